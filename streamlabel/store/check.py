@@ -1,0 +1,63 @@
+"""Consistency check of a store: manifest rows, image and label files must agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlabel.stages.polygon import parse_yolo_line
+from streamlabel.store.manifest import Manifest
+
+
+def check_store(root: Path) -> list[str]:
+    """Every problem found in the store at ``root`` (empty when it is consistent).
+
+    Checks: data.yaml and the manifest exist; every file a frame row names exists; every label line parses and
+    has coordinates in [0, 1]; each label file has as many lines as the manifest has written labels for it; and
+    no image or label file lies in the store without a frame row.
+    """
+    problems: list[str] = []
+    if not (root / "data.yaml").is_file():
+        problems.append("data.yaml is missing")
+    if not (root / "manifest.sqlite").is_file():
+        return [*problems, "manifest.sqlite is missing"]
+    manifest = Manifest(root / "manifest.sqlite")
+    try:
+        frames = manifest.query("SELECT frame_id, image, label FROM frames")
+        lines_per_frame = {
+            r["frame_id"]: r["n"]
+            for r in manifest.query("SELECT frame_id, COUNT(*) AS n FROM labels WHERE idx >= 0 GROUP BY frame_id")
+        }
+    finally:
+        manifest.close()
+    known: set[str] = set()
+    for row in frames:
+        for rel in (row["image"], row["label"]):
+            if rel is None:
+                continue
+            known.add(rel)
+            if not (root / rel).is_file():
+                problems.append(f"{row['frame_id']}: {rel} is missing")
+        if row["label"] and (root / row["label"]).is_file():
+            problems += _check_label_file(root / row["label"], lines_per_frame.get(row["frame_id"], 0))
+    for path in root.rglob("*"):
+        if path.suffix in (".jpg", ".txt") and path.is_file() and not path.name.startswith("."):
+            rel = str(path.relative_to(root))
+            if rel not in known:
+                problems.append(f"{rel} has no manifest row")
+    return problems
+
+
+def _check_label_file(path: Path, expected_lines: int) -> list[str]:
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    problems = []
+    if len(lines) != expected_lines:
+        problems.append(f"{path.name}: {len(lines)} lines, manifest has {expected_lines} labels")
+    for i, line in enumerate(lines):
+        try:
+            _, poly = parse_yolo_line(line)
+        except ValueError as exc:
+            problems.append(f"{path.name}:{i + 1}: {exc}")
+            continue
+        if len(poly) < 3 or poly.min() < 0 or poly.max() > 1:
+            problems.append(f"{path.name}:{i + 1}: polygon out of [0, 1] or under 3 points")
+    return problems
