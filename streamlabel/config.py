@@ -49,9 +49,6 @@ class StreamConfig(_Model):
         10.0, gt=0, description="Seconds without a packet before a live source counts as stalled."
     )
     loop: bool = Field(False, description="Files only: start again at the end instead of finishing.")
-    hwaccel: str | None = Field(
-        None, description="PyAV hardware decoder (e.g. 'cuda', 'vaapi'), or none for software decoding."
-    )
     queue_size: int = Field(
         16,
         ge=1,

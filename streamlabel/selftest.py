@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -20,6 +21,11 @@ NOTICE = (
 def run_selftest(out: Path | None, console: Console) -> bool:
     """Build tiny models, render a clip, label it through the real backends, check and report the store."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)  # sam2 uses torch.jit.script, deprecated in torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     console.print(f"[yellow]{NOTICE}[/]")
     with tempfile.TemporaryDirectory(prefix="streamlabel-selftest-") as tmp:
         root = out or Path(tmp)

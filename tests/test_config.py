@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from streamlabel.config import Config, ConfigError, load, parse
 
@@ -123,3 +124,25 @@ def test_digest_changes_with_any_setting() -> None:
     assert a.digest() == b.digest()
     b.target.part.box_threshold = 0.31
     assert a.digest() != b.digest()
+
+
+def test_docs_config_md_matches_the_code() -> None:
+    from streamlabel.configdoc import render_markdown
+
+    doc = (ROOT / "docs" / "config.md").read_text()
+    assert doc == render_markdown(), "docs/config.md is stale: python -m streamlabel.configdoc > docs/config.md"
+
+
+def test_every_key_of_the_default_file_is_documented() -> None:
+    doc = (ROOT / "docs" / "config.md").read_text()
+    raw = yaml.safe_load((ROOT / "config" / "streamlabel.yml").read_text())
+
+    def keys(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return [k for key, value in node.items() for k in [key, *keys(value)]]
+        if isinstance(node, list):
+            return [k for item in node for k in keys(item)]
+        return []
+
+    documented = {k for k in keys(raw) if f"`{k}`" in doc or f".{k}`" in doc}
+    assert sorted(set(keys(raw)) - documented) == []

@@ -105,8 +105,11 @@ class OllamaValidator(_ChatValidator):
         """One verdict per candidate, in input order; ValidatorUnavailableError when Ollama can't be reached."""
         if len(items) <= 1:
             return super().validate(items)
-        with ThreadPoolExecutor(max_workers=self.cfg.concurrency, thread_name_prefix="validate") as pool:
+        pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency, thread_name_prefix="validate")
+        try:
             return list(pool.map(self._judge, items))
+        finally:  # after a failure, requests not yet sent are dropped: the whole batch stays pending
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _ask(self, prompt: str, images: tuple[np.ndarray, np.ndarray]) -> tuple[str, list[TokenLogprob] | None]:
         message = {"role": "user", "content": prompt, "images": [encode_jpeg(image) for image in images]}

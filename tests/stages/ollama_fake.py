@@ -14,23 +14,23 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+POLL_S = 0.02  # how often the server loop checks for shutdown; keeps teardown fast
 _PIECES = re.compile(r"\w+|\s+|[^\w\s]")  # a crude tokenizer: words, spaces, single punctuation marks
 
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer: a message, or an HTTP error; optionally after a delay or a gate."""
+    """One scripted answer: a message, or an HTTP error; optionally after a delay."""
 
     content: str = ""
     logprobs: list[tuple[str, float]] | None = None
     status: int = 200
     error: str = ""
     delay_s: float = 0.0
-    wait_for: threading.Event | None = field(default=None, compare=False)
 
     @classmethod
     def answer(cls, obj: dict[str, Any], decision_logprob: float | None = None) -> Reply:
@@ -65,7 +65,9 @@ class FakeOllama:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ollama", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_S,), name="fake-ollama", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -120,8 +122,6 @@ def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 return
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             reply = fake.next_reply(body)
-            if reply.wait_for is not None:
-                reply.wait_for.wait(timeout=10)
             if reply.delay_s:
                 fake.stopping.wait(reply.delay_s)
             if reply.status != 200:

@@ -194,7 +194,8 @@ def test_logprobs_win_over_stated_confidence() -> None:
 
 
 def ollama(url: str, **changes: Any) -> OllamaValidator:
-    cfg = ValidateModelConfig(host=url, model="llava:7b", timeout_s=5, retries=2, **changes)
+    settings = {"host": url, "model": "llava:7b", "timeout_s": 5, "retries": 2, **changes}
+    cfg = ValidateModelConfig(**settings)
     return OllamaValidator(cfg, TARGET, Runtime(), retry_backoff_s=0)
 
 
@@ -247,11 +248,12 @@ def test_ollama_server_down_raises_unavailable_after_retries() -> None:
         ollama(f"http://127.0.0.1:{port}").validate([candidate()])
 
 
-def test_ollama_server_errors_are_retried_then_unavailable(fake: FakeOllama) -> None:
+@pytest.mark.parametrize("count", [1, 3])
+def test_ollama_server_errors_are_retried_then_unavailable(fake: FakeOllama, count: int) -> None:
     fake.default = Reply.server_error()
     with pytest.raises(ValidatorUnavailableError, match="pending"):
-        ollama(fake.url).validate([candidate()])
-    assert len(fake.requests) == 3  # the first try and 2 retries
+        ollama(fake.url, concurrency=3).validate([candidate()] * count)
+    assert len(fake.requests) == 3 * count  # per candidate: the first try and 2 retries
 
 
 def test_ollama_recovers_from_a_transient_error(fake: FakeOllama) -> None:
@@ -276,19 +278,21 @@ def test_ollama_missing_model_names_ollama_pull(fake: FakeOllama) -> None:
 
 def test_ollama_keeps_input_order_with_concurrency(fake: FakeOllama) -> None:
     all_in = threading.Event()
+    first_saw_all_in: list[bool] = []
 
     def respond(body: dict[str, Any]) -> Reply:
         if len(fake.requests) >= 3:
             all_in.set()
         content = body["messages"][0]["content"]
         if "the eye of a dog" in content:  # the first candidate answers last, once all three are in flight
-            return Reply(content=json.dumps(answer("pass", 0.9)), wait_for=all_in)
+            first_saw_all_in.append(all_in.wait(timeout=5))
+            return Reply.answer(answer("pass", 0.9))
         return Reply.answer(answer("fail", 0.1 if "nose" in content else 0.2))
 
     fake.default = respond
     items = [candidate("dog", "eye"), candidate("dog", "nose"), candidate("cat", "ear")]
     verdicts = ollama(fake.url, concurrency=3).validate(items)
-    assert all_in.is_set()  # three requests were in flight at once
+    assert first_saw_all_in == [True]  # three requests were in flight at once
     assert [(v.passed, v.confidence) for v in verdicts] == [(True, 0.9), (False, 0.1), (False, 0.2)]
 
 
@@ -325,6 +329,10 @@ def test_tiny_transformers_vlm_garbage_is_a_failed_verdict(tiny_vlm: Path) -> No
         assert not verdict.passed and verdict.reason.startswith("malformed output")
         assert isinstance(verdict.raw, str) and verdict.raw  # random weights: noise, kept for the audit
         assert verdict.model == str(tiny_vlm) and verdict.latency_s > 0
+    # the per-token logprobs that confidence is read from line up with the decoded answer
+    text, logprobs = validator._ask("describe", render_views(candidate(), cfg.crop_scale))
+    assert logprobs and "".join(t.token for t in logprobs) == text
+    assert all(t.logprob <= 0 for t in logprobs)
 
 
 def test_transformers_missing_model_is_model_unavailable(tmp_path: Path) -> None:

@@ -1,0 +1,105 @@
+"""The whole pipeline on a synthetic clip with tiny random-weight models through the real backends."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from streamlabel.cli import app
+from streamlabel.stages.polygon import parse_yolo_line
+from streamlabel.store.check import check_store
+from streamlabel.tiny import TinyModels, tiny_config_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(path: Path, models: TinyModels, store: Path, validate_kind: str) -> Path:
+    cfg = tiny_config_dict(models, store, {})
+    if validate_kind == "scripted":
+        cfg["models"]["validate"] = {"kind": "scripted"}
+        cfg["target"]["validation"]["review_threshold"] = 0.8
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.slow
+def test_label_writes_a_trainable_store(tmp_path: Path, tiny_models: TinyModels, scene_clip) -> None:
+    from tests.scripted import register
+
+    register()
+    clip, _ = scene_clip
+    store = tmp_path / "store"
+    config = write_config(tmp_path / "c.yml", tiny_models, tmp_path / "unused", "scripted")
+    result = CliRunner().invoke(app, ["label", f"kitchen={clip}", "-c", str(config), "--out", str(store),
+                                      "--fps", "5"])
+    assert result.exit_code == 0, result.output
+    assert "streamlabel summary" in result.output
+    # Store layout of ARCHITECTURE.md.
+    assert (store / "data.yaml").is_file() and (store / "manifest.sqlite").is_file()
+    images = sorted((store / "images" / "kitchen").rglob("*.jpg"))
+    labels = sorted((store / "labels" / "kitchen").rglob("*.txt"))
+    assert len(images) == len(labels) == 10  # 2 s at 5 fps, every frame has an anchor with the tiny YOLO
+    assert [p.stem for p in images] == [p.stem for p in labels]
+    # Every label file parses as YOLO-seg and the manifest agrees with the files.
+    n_lines = 0
+    for label in labels:
+        for line in label.read_text().splitlines():
+            cls, poly = parse_yolo_line(line)
+            assert cls == 0 and len(poly) >= 3 and 0 <= poly.min() and poly.max() <= 1
+            n_lines += 1
+    assert check_store(store) == []
+    db = sqlite3.connect(store / "manifest.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM frames WHERE split='dataset'").fetchone()[0] == 10
+    assert db.execute("SELECT COUNT(*) FROM labels WHERE status='accepted'").fetchone()[0] == n_lines > 0
+    (cfg_json, models_json) = db.execute("SELECT config, models FROM runs").fetchone()
+    assert json.loads(models_json)["validate"] == "scripted-pass"
+    assert json.loads(cfg_json)["target"]["part"]["prompt"] == "eye"
+    assert yaml.safe_load((store / "data.yaml").read_text())["names"] == {0: "eye"}
+
+
+@pytest.mark.slow
+def test_selftest_runs_every_real_backend_offline(tmp_path: Path) -> None:
+    out = tmp_path / "selftest"
+    proc = subprocess.run([sys.executable, "-m", "streamlabel.cli", "selftest", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = proc.stdout + proc.stderr
+    assert "RANDOM weights" in text and "selftest passed" in text
+    store = out / "store"
+    assert check_store(store) == []
+    db = sqlite3.connect(store / "manifest.sqlite")
+    stages = json.loads(db.execute("SELECT models FROM runs").fetchone()[0])
+    assert set(stages) >= {"detect", "ground", "segment", "validate"}
+    # The random VLM cannot answer the checklist: every mask is a failed verdict with the raw answer kept.
+    rows = db.execute("SELECT status, verdict_passed, verdict_raw FROM labels").fetchall()
+    assert rows and all(status == "rejected" and passed == 0 for status, passed, _ in rows)
+    assert all(raw is not None for *_, raw in rows)
+
+
+def test_missing_weights_give_one_clear_error(tmp_path: Path, scene_clip) -> None:
+    clip, _ = scene_clip
+    config = tmp_path / "c.yml"
+    config.write_text("models:\n  detect:\n    weights: yolo11m-not-here.pt\n")
+    proc = subprocess.run([sys.executable, "-m", "streamlabel.cli", "label", str(clip), "-c", str(config),
+                           "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "yolo11m-not-here.pt" in proc.stderr and "streamlabel models pull" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_check_command_exit_codes(tmp_path: Path) -> None:
+    good = CliRunner().invoke(app, ["check", "-c", str(ROOT / "config" / "streamlabel.yml")])
+    assert good.exit_code == 0, good.output
+    bad = tmp_path / "bad.yml"
+    bad.write_text("streams:\n  cam:\n    url: a.mp4\n    fps: -1\n")
+    proc = subprocess.run([sys.executable, "-m", "streamlabel.cli", "check", "-c", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"{bad}:4: streams.cam.fps: Input should be greater than 0 (got -1)" in proc.stderr
