@@ -58,8 +58,16 @@ def _section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
             subs.append((item, f"{prefix}.{key}[]"))
         rows.append(f"| `{key}` | {_type_name(info)} | {_default(info)} | {info.description or ''} |")
     if rows:
-        out += [f"## `{prefix}`" if prefix else "## top level", "", (model.__doc__ or "").strip(), "",
-                "| key | type | default | what it does |", "|---|---|---|---|", *rows, ""]
+        out += [
+            f"## `{prefix}`" if prefix else "## top level",
+            "",
+            (model.__doc__ or "").strip(),
+            "",
+            "| key | type | default | what it does |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+        ]
     for sub, path in subs:
         _section(sub, path, out)
 

@@ -71,8 +71,9 @@ def pull_all(cfg: Config, console: Console) -> list[str]:
             where = fetch()
         except Exception as exc:  # every failure is reported per stage; the others still get fetched
             failures.append(stage)
-            console.print(f"[red]{stage}: {model} could not be fetched: {type(exc).__name__}: {exc}[/]",
-                          highlight=False)
+            console.print(
+                f"[red]{stage}: {model} could not be fetched: {type(exc).__name__}: {exc}[/]", highlight=False
+            )
             continue
         console.print(f"[green]{stage}: ok[/] ({where})", highlight=False)
     return failures

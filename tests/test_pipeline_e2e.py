@@ -37,8 +37,7 @@ def test_label_writes_a_trainable_store(tmp_path: Path, tiny_models: TinyModels,
     clip, _ = scene_clip
     store = tmp_path / "store"
     config = write_config(tmp_path / "c.yml", tiny_models, tmp_path / "unused", "scripted")
-    result = CliRunner().invoke(app, ["label", f"kitchen={clip}", "-c", str(config), "--out", str(store),
-                                      "--fps", "5"])
+    result = CliRunner().invoke(app, ["label", f"kitchen={clip}", "-c", str(config), "--out", str(store), "--fps", "5"])
     assert result.exit_code == 0, result.output
     assert "streamlabel summary" in result.output
     # Store layout of ARCHITECTURE.md.
@@ -52,7 +51,7 @@ def test_label_writes_a_trainable_store(tmp_path: Path, tiny_models: TinyModels,
     for label in labels:
         for line in label.read_text().splitlines():
             cls, poly = parse_yolo_line(line)
-            assert cls == 0 and len(poly) >= 3 and 0 <= poly.min() and poly.max() <= 1
+            assert cls == 0 and len(poly) >= 3 and poly.min() >= 0 and poly.max() <= 1
             n_lines += 1
     assert check_store(store) == []
     db = sqlite3.connect(store / "manifest.sqlite")
@@ -67,8 +66,13 @@ def test_label_writes_a_trainable_store(tmp_path: Path, tiny_models: TinyModels,
 @pytest.mark.slow
 def test_selftest_runs_every_real_backend_offline(tmp_path: Path) -> None:
     out = tmp_path / "selftest"
-    proc = subprocess.run([sys.executable, "-m", "streamlabel.cli", "selftest", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamlabel.cli", "selftest", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = proc.stdout + proc.stderr
     assert "RANDOM weights" in text and "selftest passed" in text
@@ -87,8 +91,13 @@ def test_missing_weights_give_one_clear_error(tmp_path: Path, scene_clip) -> Non
     clip, _ = scene_clip
     config = tmp_path / "c.yml"
     config.write_text("models:\n  detect:\n    weights: yolo11m-not-here.pt\n")
-    proc = subprocess.run([sys.executable, "-m", "streamlabel.cli", "label", str(clip), "-c", str(config),
-                           "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamlabel.cli", "label", str(clip), "-c", str(config), "--out", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 3
     assert "yolo11m-not-here.pt" in proc.stderr and "streamlabel models pull" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -99,7 +108,8 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
     assert good.exit_code == 0, good.output
     bad = tmp_path / "bad.yml"
     bad.write_text("streams:\n  cam:\n    url: a.mp4\n    fps: -1\n")
-    proc = subprocess.run([sys.executable, "-m", "streamlabel.cli", "check", "-c", str(bad)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamlabel.cli", "check", "-c", str(bad)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert f"{bad}:4: streams.cam.fps: Input should be greater than 0 (got -1)" in proc.stderr
