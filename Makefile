@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "streamlabel needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	# torch first (the range admits the build already on the machine), then sam2 built against it without
-	# its optional CUDA extension, then streamlabel itself.
+	@# torch first (the range admits the build already on the machine), then sam2 built against it without
+	@# its optional CUDA extension, then streamlabel itself.
 	$(BIN)/pip install --quiet "torch>=2.5.1" "torchvision>=0.20.1"
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install --quiet --no-build-isolation "sam2>=1.1.0"
 	$(BIN)/pip install --quiet -e ".[test,openvino]"
