@@ -17,6 +17,7 @@ from streamlabel.stages.base import (
     Candidate,
     Detector,
     Grounder,
+    ModelUnavailableError,
     Runtime,
     Segmenter,
     Validator,
@@ -123,8 +124,9 @@ class Labeler:
                 got = self._timed("validate", len(candidates), self.stages.validator.validate, candidates)
                 verdicts = list(got)
                 statuses = [self.status_of(v) for v in got]
-            except ValidatorUnavailableError as exc:
-                log.warning("validator unreachable, %d candidates kept pending: %s", len(candidates), exc)
+            except (ValidatorUnavailableError, ModelUnavailableError) as exc:
+                # Never passed, never dropped: the candidates are stored as pending and judged later.
+                log.error("validator unavailable, %d candidates kept pending: %s", len(candidates), exc)
                 statuses = [LabelStatus.PENDING] * len(candidates)
         per_frame: dict[int, list[int]] = defaultdict(list)
         for k, (i, _) in enumerate(owners):

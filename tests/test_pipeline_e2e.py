@@ -113,3 +113,31 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert f"{bad}:4: streams.cam.fps: Input should be greater than 0 (got -1)" in proc.stderr
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_unreachable_validator_keeps_every_candidate_pending(tmp_path: Path, tiny_models: TinyModels,
+                                                             scene_clip) -> None:
+    clip, _ = scene_clip
+    store = tmp_path / "store"
+    cfg = tiny_config_dict(tiny_models, store, {})
+    cfg["models"]["validate"] = {"kind": "ollama", "host": f"http://127.0.0.1:{closed_port()}", "retries": 0,
+                                 "timeout_s": 5}
+    config = tmp_path / "c.yml"
+    config.write_text(yaml.safe_dump(cfg))
+    result = CliRunner().invoke(app, ["label", str(clip), "-c", str(config), "--fps", "2"])
+    assert result.exit_code == 0, result.output
+    db = sqlite3.connect(store / "manifest.sqlite")
+    statuses = {s for (s,) in db.execute("SELECT status FROM labels")}
+    assert statuses == {"pending"}
+    assert db.execute("SELECT COUNT(*) FROM frames WHERE split='pending'").fetchone()[0] == 4
+    assert len(list((store / "pending" / "images").rglob("*.jpg"))) == 4
+    assert check_store(store) == []
