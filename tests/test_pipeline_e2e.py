@@ -124,13 +124,18 @@ def closed_port() -> int:
 
 
 @pytest.mark.slow
-def test_unreachable_validator_keeps_every_candidate_pending(tmp_path: Path, tiny_models: TinyModels,
-                                                             scene_clip) -> None:
+def test_unreachable_validator_keeps_every_candidate_pending(
+    tmp_path: Path, tiny_models: TinyModels, scene_clip
+) -> None:
     clip, _ = scene_clip
     store = tmp_path / "store"
     cfg = tiny_config_dict(tiny_models, store, {})
-    cfg["models"]["validate"] = {"kind": "ollama", "host": f"http://127.0.0.1:{closed_port()}", "retries": 0,
-                                 "timeout_s": 5}
+    cfg["models"]["validate"] = {
+        "kind": "ollama",
+        "host": f"http://127.0.0.1:{closed_port()}",
+        "retries": 0,
+        "timeout_s": 5,
+    }
     config = tmp_path / "c.yml"
     config.write_text(yaml.safe_dump(cfg))
     result = CliRunner().invoke(app, ["label", str(clip), "-c", str(config), "--fps", "2"])

@@ -35,8 +35,12 @@ def test_run_stops_cleanly_on_signal(tmp_path: Path, tiny_models: TinyModels, sc
     cfg["streams"]["loop"]["loop"] = True  # a file that never ends stands in for a camera
     config = tmp_path / "c.yml"
     config.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlabel.cli", "run", "-c", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlabel.cli", "run", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while stored_frames(store / "manifest.sqlite") < 3:
