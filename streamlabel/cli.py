@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Fetch and inspect the configured model weights.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+bench_app = typer.Typer(help="Benchmarks that print figures measured in one run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
 log = logging.getLogger(__name__)
 
@@ -176,6 +178,38 @@ def selftest(
     setup_logging("WARNING")
     ok = run_selftest(out, console)
     raise typer.Exit(0 if ok else 1)
+
+
+@bench_app.command("ingest")
+def bench_ingest_cmd(
+    file: Annotated[Path | None, typer.Argument(help="Video file (default: a generated 1080p H.264 clip).")] = None,
+    fps: Annotated[float, typer.Option(help="Sampling rate.")] = 2.0,
+    decode: Annotated[str, typer.Option(help="auto, all or keyframes (as streams.<name>.decode).")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Plain decode speed versus source + sampler speed on one file, measured side by side."""
+    import json
+    import tempfile
+
+    from streamlabel.bench.ingest import bench_ingest, make_1080p
+
+    with tempfile.TemporaryDirectory(prefix="streamlabel-bench-") as tmp:
+        if file is None:
+            console.print("generating a 10 s 1080p H.264 clip …")
+            file = make_1080p(Path(tmp) / "bench_1080p.mp4")
+        result = bench_ingest(file, fps, decode)
+    if as_json:
+        print(json.dumps(result))
+        return
+    console.print(
+        f"{result['file']}: {result['frames']} frames, {result['duration_s']} s\n"
+        f"  plain decode      {result['decode_fps']:>8.1f} frames/s\n"
+        f"  source + sampler  {result['ingest_fps']:>8.1f} frames/s  ({result['mode']} decode, "
+        f"{result['sampled']} sampled at {fps} fps)\n"
+        f"  ratio             {result['ratio']:>8.3f}\n"
+        f"  real-time factor  {result['realtime_factor']:>8.1f}x",
+        highlight=False,
+    )
 
 
 @models_app.command("pull")

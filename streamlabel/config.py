@@ -49,6 +49,11 @@ class StreamConfig(_Model):
         10.0, gt=0, description="Seconds without a packet before a live source counts as stalled."
     )
     loop: bool = Field(False, description="Files only: start again at the end instead of finishing.")
+    decode: Literal["auto", "all", "keyframes"] = Field(
+        "auto",
+        description="'auto' decodes only keyframes when the sampling interval is at least the keyframe interval "
+        "(much less CPU); 'all' decodes every frame; 'keyframes' samples keyframes only, whatever the fps.",
+    )
     queue_size: int = Field(
         16,
         ge=1,

@@ -79,22 +79,58 @@ def _start_time(container: Any, live: bool) -> datetime:
     return datetime.now(UTC)
 
 
-def iter_sampled(name: str, url: str, cfg: StreamConfig, container: Any, first_seq: int = 0) -> Iterator[Frame]:
+class KeyframeGate:
+    """Decides, packet by packet, whether a packet must be decoded.
+
+    With ``mode="auto"`` only keyframes are decoded once the sampling interval is at least the keyframe interval
+    (GOP) seen in the stream: every sample then falls on a keyframe anyway. The decision changes only at a
+    keyframe, so a decoder never receives a predicted frame without its references. ``"keyframes"`` always skips
+    non-key packets, ``"all"`` never does.
+    """
+
+    def __init__(self, interval_s: float, mode: str = "auto") -> None:
+        self.interval_s = interval_s
+        self.mode = mode
+        self.gop_s: float | None = None
+        self.keyframes_only = mode == "keyframes"
+        self._last_key: float | None = None
+        self.skipped = 0
+
+    def wants(self, is_keyframe: bool, time_s: float | None) -> bool:
+        """Whether to decode a packet with this keyframe flag and presentation time (seconds, or None)."""
+        if is_keyframe:
+            if time_s is not None and self._last_key is not None and time_s > self._last_key:
+                self.gop_s = time_s - self._last_key
+            self._last_key = time_s
+            if self.mode == "auto":
+                self.keyframes_only = self.gop_s is not None and self.interval_s >= self.gop_s
+            return True
+        if self.keyframes_only:
+            self.skipped += 1
+            return False
+        return True
+
+
+def iter_sampled(
+    name: str, url: str, cfg: StreamConfig, container: Any, first_seq: int = 0, gate: KeyframeGate | None = None
+) -> Iterator[Frame]:
     """Decode the video of an open container and yield the sampled frames as RGB ``Frame``s.
 
-    Only sampled frames are converted to arrays. Timestamps come from PTS; a frame without one gets the wall
-    clock since the stream opened. Timestamps never go backwards within one call.
+    Only sampled frames are converted to arrays, and only keyframes are decoded when that is enough (see
+    KeyframeGate). Timestamps come from PTS; a frame without one gets the wall clock since the stream opened.
+    Timestamps never go backwards within one call.
     """
     live = is_live(url)
     video = container.streams.video[0]
     video.thread_type = "AUTO"
     sampler = Sampler(cfg.fps)
+    gate = gate or KeyframeGate(sampler.interval, cfg.decode)
     start = _start_time(container, live)
     opened = time.monotonic()
     origin: float | None = None
     last_t = -1.0
     seq = first_seq
-    for frame in _decode(container, video, name):
+    for frame in _decode(container, video, name, gate):
         if frame.time is not None:
             if origin is None:
                 origin = frame.time
@@ -111,13 +147,17 @@ def iter_sampled(name: str, url: str, cfg: StreamConfig, container: Any, first_s
         seq += 1
 
 
-def _decode(container: Any, video: Any, name: str) -> Iterator[Any]:
+def _decode(container: Any, video: Any, name: str, gate: KeyframeGate | None = None) -> Iterator[Any]:
     """Decoded frames of one video stream; a corrupt packet is skipped (and logged), not fatal."""
     import av
 
     bad = 0
     try:
         for packet in container.demux(video):
+            if gate is not None and packet.size:
+                when = float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else None
+                if not gate.wants(packet.is_keyframe, when):
+                    continue
             try:
                 yield from packet.decode()
             except av.error.InvalidDataError:

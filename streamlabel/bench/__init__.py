@@ -1,0 +1,1 @@
+"""Benchmarks behind ``streamlabel bench``: they print figures measured side by side in one run."""

@@ -1,0 +1,169 @@
+"""``Tracker``: follows the boxes of one stream and one class family across frames and gives them ids.
+
+Each track has its own ``BoxKalman``; every ``update`` predicts the tracks to the frame's time stamp, matches them
+to the detections (``associate``), corrects the matched ones, ages out the rest and starts tracks for the leftovers.
+
+Ids: a track gets an id only once it is confirmed (``min_hits`` matched frames in a row, counting its first);
+until then its rows carry ``tracker_id == UNCONFIRMED`` (-1). Ids count up from 1 per ``Tracker`` instance, are
+never reused while it lives, and restart at 1 after ``reset()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+
+from streamlabel.tracking.association import associate
+from streamlabel.tracking.kalman import BoxKalman
+
+logger = logging.getLogger(__name__)
+
+UNCONFIRMED = -1
+SMOOTHED_KEY = "smoothed_xyxy"
+FIRST_ID = 1
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker thresholds (to move into the YAML ``tracking`` section).
+
+    Attributes:
+        max_age_s: seconds a confirmed track lives without a match. Raising it bridges longer occlusions and
+            missed detections, at the risk of handing an old id to a new object.
+        min_hits: matched frames in a row before a track is confirmed and gets an id. Raising it drops more
+            one-frame false detections and leaves the first frames of every object without an id.
+        iou_threshold: IoU a predicted box and a detection need to match on overlap. Raising it splits fast
+            movers into new tracks; lowering it may swap ids between neighbours.
+        centre_distance: fallback for small boxes (eyes) that do not overlap from one frame to the next: a pair
+            matches when its centres are closer than this many box diagonals. 0 turns the fallback off; raising it
+            follows faster small objects and may swap ids between neighbouring small boxes (two eyes).
+        process_noise: scales the Kalman process noise. Raising it follows changes of motion sooner and smooths less.
+        measurement_noise: scales the Kalman measurement noise. Raising it trusts detections less and smooths more.
+    """
+
+    max_age_s: float = 2.0
+    min_hits: int = 3
+    iou_threshold: float = 0.3
+    centre_distance: float = 1.0
+    process_noise: float = 1.0
+    measurement_noise: float = 1.0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "max_age_s": self.max_age_s >= 0,
+            "min_hits": self.min_hits >= 1,
+            "iou_threshold": 0 < self.iou_threshold <= 1,
+            "centre_distance": self.centre_distance >= 0,
+            "process_noise": self.process_noise > 0,
+            "measurement_noise": self.measurement_noise > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"tracking.{name}: out of range (got {getattr(self, name)!r})")
+
+
+@dataclass
+class _Track:
+    """One followed object: its filter, its id (``UNCONFIRMED`` until confirmed) and its bookkeeping."""
+
+    kalman: BoxKalman
+    class_id: int | None
+    last_seen_t: float
+    hits: int = 1
+    track_id: int = UNCONFIRMED
+
+    @property
+    def confirmed(self) -> bool:
+        return self.track_id != UNCONFIRMED
+
+
+class Tracker:
+    """A Kalman multi-object tracker for one stream and one class family; feed it frames in time order.
+
+    ``update`` returns the input rows (same order, same data) with ``tracker_id`` set and the filtered boxes in
+    ``data["smoothed_xyxy"]`` (float32 ``(N, 4)``). When ``class_id`` is set, tracks never match other classes.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._tracks: list[_Track] = []
+        self._next_id = FIRST_ID
+        self._last_t: float | None = None
+
+    def reset(self) -> None:
+        """Forget every track and restart ids at 1 (for a new clip or a stream that reconnected)."""
+        self._tracks = []
+        self._next_id = FIRST_ID
+        self._last_t = None
+
+    def update(self, detections: sv.Detections, t: float) -> sv.Detections:
+        """Track one frame's detections at time ``t`` (seconds, not before the previous frame); see the class doc."""
+        self._check_time(t)
+        self._last_t = float(t)
+        cfg = self.config
+        predicted = np.array([track.kalman.predict(t) for track in self._tracks]).reshape(-1, 4)
+        classes = detections.class_id
+        track_classes = np.array([track.class_id for track in self._tracks]) if classes is not None else None
+        result = associate(predicted, detections.xyxy, cfg.iou_threshold, cfg.centre_distance, track_classes, classes)
+
+        ids = np.full(len(detections), UNCONFIRMED, dtype=int)
+        smoothed = np.asarray(detections.xyxy, dtype=np.float32).reshape(-1, 4).copy()
+        for track_index, det_index in result.matches:
+            track = self._tracks[track_index]
+            smoothed[det_index] = track.kalman.update(detections.xyxy[det_index])
+            track.hits += 1
+            track.last_seen_t = float(t)
+            self._confirm(track)
+            ids[det_index] = track.track_id
+
+        survivors = [self._tracks[i] for i in np.unique(result.matches[:, 0])]
+        survivors += [self._tracks[i] for i in result.unmatched_tracks if self._alive(self._tracks[i], t)]
+        for det_index in result.unmatched_detections:
+            track = self._start(detections, int(det_index), t)
+            ids[det_index] = track.track_id
+            survivors.append(track)
+        self._tracks = survivors
+        return dataclasses.replace(detections, tracker_id=ids, data={**detections.data, SMOOTHED_KEY: smoothed})
+
+    def predict(self, t: float) -> np.ndarray:
+        """Predicted xyxy boxes ``(M, 4)`` float32 at time ``t`` of the confirmed tracks still alive then.
+
+        Rows are in ascending tracker id (``live_ids(t)``). Changes nothing: the next ``update`` may use the same ``t``.
+        """
+        live = self._live(t)
+        return np.array([track.kalman.peek(t) for track in live], dtype=np.float32).reshape(-1, 4)
+
+    def live_ids(self, t: float) -> np.ndarray:
+        """The ids of the confirmed tracks alive at time ``t``, ascending: the row order of ``predict(t)``."""
+        return np.array([track.track_id for track in self._live(t)], dtype=int)
+
+    def _live(self, t: float) -> list[_Track]:
+        self._check_time(t)
+        live = [track for track in self._tracks if track.confirmed and self._alive(track, t)]
+        return sorted(live, key=lambda track: track.track_id)
+
+    def _check_time(self, t: float) -> None:
+        if self._last_t is not None and t < self._last_t:
+            raise ValueError(f"frames must come in time order: t={t} is before the previous t={self._last_t}")
+
+    def _alive(self, track: _Track, t: float) -> bool:
+        """An unmatched track survives only if confirmed and seen within ``max_age_s`` of ``t``."""
+        return track.confirmed and t - track.last_seen_t <= self.config.max_age_s
+
+    def _confirm(self, track: _Track) -> None:
+        if not track.confirmed and track.hits >= self.config.min_hits:
+            track.track_id = self._next_id
+            self._next_id += 1
+            logger.debug("track %s confirmed after %s hits", track.track_id, track.hits)
+
+    def _start(self, detections: sv.Detections, index: int, t: float) -> _Track:
+        cfg = self.config
+        kalman = BoxKalman(detections.xyxy[index], t, cfg.process_noise, cfg.measurement_noise)
+        class_id = int(detections.class_id[index]) if detections.class_id is not None else None
+        track = _Track(kalman=kalman, class_id=class_id, last_seen_t=float(t))
+        self._confirm(track)
+        return track
