@@ -1,0 +1,77 @@
+"""BoxKalman: box/measurement conversion and constant-velocity prediction with time steps in seconds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamlabel.tracking.kalman import BoxKalman, xyxy_to_z, z_to_xyxy
+
+NOISE = 1.0
+
+
+@pytest.mark.parametrize(
+    ("xyxy", "z"),
+    [
+        (np.empty((0, 4)), np.empty((0, 4))),
+        (np.array([[0.0, 0.0, 20.0, 10.0]]), np.array([[10.0, 5.0, 200.0, 2.0]])),
+        (np.array([[10.0, 20.0, 14.0, 28.0]]), np.array([[12.0, 24.0, 32.0, 0.5]])),
+    ],
+)
+def test_xyxy_and_z_convert_both_ways(xyxy: np.ndarray, z: np.ndarray) -> None:
+    np.testing.assert_allclose(xyxy_to_z(xyxy), z)
+    np.testing.assert_allclose(z_to_xyxy(z), xyxy)
+
+
+def test_degenerate_box_gets_unit_aspect() -> None:
+    np.testing.assert_allclose(xyxy_to_z(np.array([[5.0, 5.0, 5.0, 5.0]])), [[5.0, 5.0, 0.0, 1.0]])
+
+
+def _moving_box(t: float, velocity: np.ndarray) -> np.ndarray:
+    """A 20x10 box starting at the origin whose centre moves at ``velocity`` pixels per second."""
+    return np.array([0.0, 0.0, 20.0, 10.0]) + np.tile(velocity, 2) * t
+
+
+@pytest.mark.parametrize(
+    ("times", "velocity"),
+    [
+        ([0.0, 0.5, 1.0, 1.5, 2.0], np.array([30.0, 10.0])),  # 2 fps
+        ([0.0, 0.1, 0.2, 0.3, 0.4, 0.5], np.array([-50.0, 0.0])),  # 10 fps, moving left
+        ([0.0, 0.5, 0.7, 1.5, 2.0], np.array([20.0, -20.0])),  # irregular sampling
+        ([0.0, 1.0, 2.0, 3.0], np.array([0.0, 0.0])),  # still
+    ],
+)
+def test_constant_velocity_is_predicted_within_a_pixel(times: list[float], velocity: np.ndarray) -> None:
+    kalman = BoxKalman(_moving_box(times[0], velocity), times[0], NOISE, NOISE)
+    for t in times[1:]:
+        kalman.predict(t)
+        kalman.update(_moving_box(t, velocity))
+    t_next = times[-1] + 1.0  # a whole second ahead: the step comes from the time stamps, not a frame count
+    assert np.abs(kalman.peek(t_next) - _moving_box(t_next, velocity)).max() < 1.0
+    assert np.abs(kalman.predict(t_next) - _moving_box(t_next, velocity)).max() < 1.0
+    np.testing.assert_allclose(kalman.velocity, velocity, atol=0.5)
+
+
+def test_peek_changes_nothing() -> None:
+    kalman = BoxKalman(np.array([0.0, 0.0, 10.0, 10.0]), 0.0, NOISE, NOISE)
+    kalman.predict(1.0)
+    kalman.update(np.array([10.0, 0.0, 20.0, 10.0]))
+    before = kalman.box
+    kalman.peek(5.0)
+    np.testing.assert_array_equal(kalman.box, before)
+    assert kalman.t == 1.0
+
+
+def test_time_going_backwards_is_refused() -> None:
+    kalman = BoxKalman(np.array([0.0, 0.0, 10.0, 10.0]), 2.0, NOISE, NOISE)
+    with pytest.raises(ValueError, match="backwards"):
+        kalman.predict(1.0)
+
+
+def test_shrinking_box_never_gets_a_negative_area() -> None:
+    kalman = BoxKalman(np.array([0.0, 0.0, 20.0, 20.0]), 0.0, NOISE, NOISE)
+    for t, side in [(1.0, 10.0), (2.0, 5.0), (3.0, 2.0)]:
+        kalman.predict(t)
+        kalman.update(np.array([0.0, 0.0, side, side]))
+    box = kalman.peek(100.0)
+    assert box[2] >= box[0] and box[3] >= box[1]

@@ -1,0 +1,162 @@
+"""Tracker: ids, lifetimes in seconds, crossing paths, small boxes, independence of instances, reset()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from streamlabel.tracking import SMOOTHED_KEY, UNCONFIRMED, Tracker, TrackerConfig
+
+STEP_S = 0.5  # 2 fps sampling
+STILL = [100.0, 100.0, 140.0, 130.0]
+
+
+def _detections(boxes: list[list[float]], class_ids: list[int] | None = None) -> sv.Detections:
+    xyxy = np.array(boxes, dtype=np.float32).reshape(-1, 4)
+    n = len(xyxy)
+    return sv.Detections(
+        xyxy=xyxy,
+        confidence=np.linspace(0.9, 0.5, n, dtype=np.float32),
+        class_id=None if class_ids is None else np.array(class_ids, dtype=int),
+        data={"class_name": np.array(["dog"] * n)},
+    )
+
+
+def _run(tracker: Tracker, frames: list[list[list[float]]], start_t: float = 0.0) -> list[list[int]]:
+    """Feed one frame per STEP_S seconds; return the tracker ids of every frame."""
+    return [
+        tracker.update(_detections(boxes), start_t + i * STEP_S).tracker_id.tolist() for i, boxes in enumerate(frames)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("frames", "min_hits", "expected"),
+    [
+        pytest.param([[], []], 3, [[], []], id="empty"),
+        pytest.param([[STILL]] * 4, 1, [[1]] * 4, id="confirmed-at-once"),
+        pytest.param([[STILL]] * 4, 3, [[UNCONFIRMED], [UNCONFIRMED], [1], [1]], id="confirmed-on-third-hit"),
+        pytest.param([[STILL], [], [STILL], [STILL]], 2, [[-1], [], [-1], [1]], id="tentative-dies-on-a-miss"),
+    ],
+)
+def test_ids_wait_for_min_hits(frames, min_hits: int, expected) -> None:
+    assert _run(Tracker(TrackerConfig(min_hits=min_hits)), frames) == expected
+
+
+def test_output_keeps_rows_and_data() -> None:
+    detections = _detections([STILL, [0.0, 0.0, 10.0, 10.0]], class_ids=[16, 16])
+    out = Tracker(TrackerConfig(min_hits=1)).update(detections, 0.0)
+    np.testing.assert_array_equal(out.xyxy, detections.xyxy)
+    np.testing.assert_array_equal(out.confidence, detections.confidence)
+    np.testing.assert_array_equal(out.data["class_name"], ["dog", "dog"])
+    assert out.tracker_id.tolist() == [1, 2]
+    np.testing.assert_allclose(out.data[SMOOTHED_KEY], detections.xyxy)
+    assert detections.tracker_id is None and SMOOTHED_KEY not in detections.data  # the input is not changed
+
+
+def test_empty_update_returns_empty_columns() -> None:
+    out = Tracker().update(sv.Detections.empty(), 0.0)
+    assert out.tracker_id.shape == (0,)
+    assert out.data[SMOOTHED_KEY].shape == (0, 4)
+
+
+def test_crossing_paths_keep_their_ids() -> None:
+    """A moves right, B moves left, they overlap at frame 5; rows come in alternating order."""
+    frames = []
+    for i in range(11):
+        a = [10.0 * i, 0.0, 10.0 * i + 20.0, 20.0]
+        b = [100.0 - 10.0 * i, 10.0, 120.0 - 10.0 * i, 30.0]
+        frames.append([a, b] if i % 2 == 0 else [b, a])
+    ids = _run(Tracker(TrackerConfig(min_hits=3)), frames)
+    a_ids = [row[0] if i % 2 == 0 else row[1] for i, row in enumerate(ids)]
+    b_ids = [row[1] if i % 2 == 0 else row[0] for i, row in enumerate(ids)]
+    assert a_ids[2:] == [1] * 9
+    assert b_ids[2:] == [2] * 9
+
+
+@pytest.mark.parametrize(
+    ("max_age_s", "alive_after_s", "dead_after_s"),
+    [(1.0, 1.0, 1.5), (2.0, 2.0, 2.5), (0.0, 0.0, 0.5)],
+)
+def test_track_dies_after_max_age_s_and_a_return_is_a_new_birth(
+    max_age_s: float, alive_after_s: float, dead_after_s: float
+) -> None:
+    tracker = Tracker(TrackerConfig(max_age_s=max_age_s, min_hits=1))
+    assert _run(tracker, [[STILL], [STILL]]) == [[1], [1]]
+    last_seen = STEP_S
+    np.testing.assert_allclose(tracker.predict(last_seen + alive_after_s), [STILL], atol=0.5)
+    assert tracker.live_ids(last_seen + alive_after_s).tolist() == [1]
+    assert tracker.predict(last_seen + dead_after_s).shape == (0, 4)
+    tracker.update(_detections([]), last_seen + dead_after_s)
+    assert tracker.update(_detections([STILL]), last_seen + dead_after_s + STEP_S).tracker_id.tolist() == [2]
+
+
+def test_a_miss_within_max_age_keeps_the_id() -> None:
+    ids = _run(Tracker(TrackerConfig(max_age_s=1.0, min_hits=1)), [[STILL], [], [], [STILL]])
+    assert ids == [[1], [], [], [1]]
+
+
+@pytest.mark.parametrize(("centre_distance", "expected_ids"), [(1.0, [1] * 6), (0.0, [1, 2, 3, 4, 5, 6])])
+def test_small_boxes_that_never_overlap_follow_by_centre(centre_distance: float, expected_ids: list[int]) -> None:
+    """A 6x6 eye moves 8 px per frame: consecutive boxes never overlap (IoU 0), centres are 0.94 diagonals apart."""
+    frames = [[[8.0 * i, 50.0, 8.0 * i + 6.0, 56.0]] for i in range(6)]
+    ids = _run(Tracker(TrackerConfig(min_hits=1, centre_distance=centre_distance)), frames)
+    assert [row[0] for row in ids] == expected_ids
+
+
+def test_other_classes_start_their_own_tracks() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    assert tracker.update(_detections([STILL], [0]), 0.0).tracker_id.tolist() == [1]
+    assert tracker.update(_detections([STILL], [1]), STEP_S).tracker_id.tolist() == [2]
+
+
+def test_two_trackers_have_independent_ids() -> None:
+    first, second = Tracker(TrackerConfig(min_hits=1)), Tracker(TrackerConfig(min_hits=1))
+    far = [300.0, 300.0, 340.0, 330.0]
+    assert first.update(_detections([STILL, far]), 0.0).tracker_id.tolist() == [1, 2]
+    assert second.update(_detections([far]), 0.0).tracker_id.tolist() == [1]
+    assert first.update(_detections([STILL, far]), STEP_S).tracker_id.tolist() == [1, 2]
+
+
+def test_reset_restarts_ids_and_time() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    _run(tracker, [[STILL, [0.0, 0.0, 10.0, 10.0]]], start_t=10.0)
+    tracker.reset()
+    assert tracker.predict(0.0).shape == (0, 4)
+    assert tracker.update(_detections([[0.0, 0.0, 10.0, 10.0]]), 0.0).tracker_id.tolist() == [1]
+
+
+def test_predict_changes_nothing_and_follows_motion() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    frames = [[[20.0 * i, 0.0, 20.0 * i + 40.0, 10.0]] for i in range(5)]  # 40 px/s to the right
+    _run(tracker, frames)
+    t_next = 5 * STEP_S
+    expected = [[100.0, 0.0, 140.0, 10.0]]
+    np.testing.assert_allclose(tracker.predict(t_next), expected, atol=1.0)
+    np.testing.assert_allclose(tracker.predict(t_next), expected, atol=1.0)  # asking twice gives the same answer
+    assert tracker.update(_detections(expected), t_next).tracker_id.tolist() == [1]
+
+
+def test_frames_out_of_time_order_are_refused() -> None:
+    tracker = Tracker()
+    tracker.update(_detections([STILL]), 1.0)
+    with pytest.raises(ValueError, match="time order"):
+        tracker.update(_detections([STILL]), 0.5)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_age_s": -1.0},
+        {"min_hits": 0},
+        {"iou_threshold": 0.0},
+        {"iou_threshold": 1.5},
+        {"centre_distance": -0.1},
+        {"process_noise": 0.0},
+        {"measurement_noise": -1.0},
+    ],
+)
+def test_config_rejects_out_of_range_values(bad: dict) -> None:
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=f"tracking.{name}"):
+        TrackerConfig(**bad)
