@@ -14,11 +14,11 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from streamlabel.config import TargetConfig, ValidateModelConfig
+from streamlabel.redaction import redact
 from streamlabel.stages.base import (
     Candidate,
     ModelUnavailableError,
@@ -68,15 +68,6 @@ class _ChatValidator:
         raise NotImplementedError
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by '***', for logs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class OllamaValidator(_ChatValidator):
     """Validator backed by an Ollama server (``kind: ollama``).
 
@@ -97,7 +88,7 @@ class OllamaValidator(_ChatValidator):
 
         super().__init__(cfg, target)
         self._retry_backoff_s = retry_backoff_s
-        self._host = redact_url(cfg.host)
+        self._host = redact(cfg.host)
         self._client = ollama.Client(host=cfg.host, timeout=cfg.timeout_s)
         self._schema = verdict_schema(self._check_names)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,20 +11,14 @@ from typing import Any
 
 from streamlabel.config import StreamConfig
 from streamlabel.frames import Frame
+from streamlabel.redaction import redact
 from streamlabel.streams.sampling import Sampler
 
 log = logging.getLogger(__name__)
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*)(?::[^@/\s]*)?@", re.IGNORECASE)
-
 
 class SourceError(RuntimeError):
     """A source could not be opened or read; the message never contains credentials."""
-
-
-def redact(text: str) -> str:
-    """Replace the password of every URL in ``text`` with ``***`` (``rtsp://user:***@host``)."""
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 
 def is_live(url: str) -> bool:

@@ -15,6 +15,7 @@ import supervision as sv
 from ollama_fake import FakeOllama, Reply
 
 from streamlabel.config import TargetConfig, ValidateModelConfig
+from streamlabel.redaction import redact as redact_url
 from streamlabel.stages.base import Candidate, ModelUnavailableError, Runtime, ValidatorUnavailableError
 from streamlabel.stages.overlay import CROP_SIDE_PX, crop_box, encode_jpeg, render_views
 from streamlabel.stages.prompting import (
@@ -24,7 +25,7 @@ from streamlabel.stages.prompting import (
     parse_verdict,
     verdict_schema,
 )
-from streamlabel.stages.validate import OllamaValidator, TransformersValidator, redact_url
+from streamlabel.stages.validate import OllamaValidator, TransformersValidator
 
 TARGET = TargetConfig()
 NAMES = [c.name for c in TARGET.validation.checks]
