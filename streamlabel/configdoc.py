@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+import re
+import types
 from typing import Any
 
 from pydantic import BaseModel
@@ -30,7 +32,7 @@ This file is generated from the code: `python -m streamlabel.configdoc > docs/co
 
 
 def _type_name(info: FieldInfo) -> str:
-    text = str(info.annotation).replace("typing.", "").replace("streamlabel.config.", "")
+    text = re.sub(r"streamlabel\.config\.\w+\.", "", str(info.annotation).replace("typing.", ""))
     return text.replace("<class '", "").replace("'>", "").replace("|", "\\|")
 
 
@@ -45,13 +47,22 @@ def _default(info: FieldInfo) -> str:
     return f"`{json.dumps(value)}`"
 
 
+def _model_of(ann: Any) -> type[BaseModel] | None:
+    """The model of a section field, also when the section is optional (``MqttConfig | None``)."""
+    if isinstance(ann, types.UnionType):
+        models = [a for a in ann.__args__ if isinstance(a, type) and issubclass(a, BaseModel)]
+        return models[0] if len(models) == 1 else None
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
 def _section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
     rows, subs = [], []
     for name, info in model.model_fields.items():
         key = info.alias or name
         ann: Any = info.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            subs.append((ann, f"{prefix}.{key}" if prefix else key))
+        sub = _model_of(ann)
+        if sub is not None:
+            subs.append((sub, f"{prefix}.{key}" if prefix else key))
             continue
         item = getattr(ann, "__args__", (None,))[0]
         if isinstance(item, type) and issubclass(item, BaseModel):
@@ -79,10 +90,10 @@ def render_markdown() -> str:
     out += ["", "# `streams`", "", Config.model_fields["streams"].description or "", ""]
     _section(StreamConfig, "streams.<name>", out)
     for name, info in Config.model_fields.items():
-        ann: Any = info.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
+        section = _model_of(info.annotation)
+        if section is not None:
             out += [f"# `{name}`", "", info.description or "", ""]
-            _section(ann, name, out)
+            _section(section, name, out)
     return "\n".join(out).rstrip() + "\n"
 
 

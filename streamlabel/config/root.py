@@ -1,0 +1,49 @@
+"""``Config``: the whole file, one section per concern."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from pydantic import Field, field_validator
+
+from streamlabel.config.base import _Model
+from streamlabel.config.models import ModelsConfig
+from streamlabel.config.mqtt import MqttConfig
+from streamlabel.config.service import DaemonConfig, StoreConfig
+from streamlabel.config.streams import StreamConfig
+from streamlabel.config.target import TargetConfig
+from streamlabel.config.tracking import TrackingConfig
+
+STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class Config(_Model):
+    """The whole streamlabel configuration file."""
+
+    streams: dict[str, StreamConfig] = Field(
+        default_factory=dict, description="Cameras and files by name (letters, digits, '_' and '-')."
+    )
+    target: TargetConfig = Field(default_factory=TargetConfig, description="What to label.")
+    models: ModelsConfig = Field(default_factory=ModelsConfig, description="Models per stage.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Tracking across frames.")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="The dataset store.")
+    mqtt: MqttConfig | None = Field(None, description="MQTT broker for events; unset writes <store>/events.jsonl.")
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="The service.")
+
+    @field_validator("streams")
+    @classmethod
+    def _stream_names(cls, streams: dict[str, StreamConfig]) -> dict[str, StreamConfig]:
+        for name in streams:
+            if not STREAM_NAME.match(name):
+                raise ValueError(
+                    f"stream name {name!r} must be 1-64 letters, digits, '_' or '-' (it is used in paths and "
+                    "MQTT topics)"
+                )
+        return streams
+
+    def digest(self) -> str:
+        """Short hash of the effective configuration, recorded with every label for provenance."""
+        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

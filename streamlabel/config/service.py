@@ -1,0 +1,47 @@
+"""``store`` and ``daemon``: where the dataset goes and how the service runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from streamlabel.config.base import _Model
+
+
+class StoreConfig(_Model):
+    """Where the dataset is written."""
+
+    path: str = Field("./streamlabel-data", description="Dataset folder (created). Relative to the working dir.")
+    jpeg_quality: int = Field(95, ge=1, le=100, description="JPEG quality of stored frames.")
+    keep_rejected: bool = Field(
+        False, description="Also write rejected candidates (image, label, verdict) under rejected/ for audits."
+    )
+    max_gb: float | None = Field(
+        None,
+        gt=0,
+        description="Largest size of the store in GB; the oldest review and rejected files are pruned first, then "
+        "the oldest clips and labels whose events were delivered. Unset: no size limit.",
+    )
+    max_age_days: float | None = Field(
+        None, gt=0, description="Prune review, rejected and pending-free artefacts older than this. Unset: keep all."
+    )
+    clips: bool = Field(True, description="Cut an MP4 clip (with a JSON sidecar) for every finished track segment.")
+
+
+class DaemonConfig(_Model):
+    """The long-running service."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
+    stop_timeout_s: float = Field(30.0, gt=0, description="Seconds SIGTERM waits for frames in flight before exiting.")
+    metrics_address: str | None = Field(
+        "127.0.0.1:9310",
+        description="HOST:PORT of the Prometheus /metrics and /healthz endpoint; null turns it off.",
+    )
+    watchdog: bool = Field(
+        True, description="Send systemd watchdog pings (WATCHDOG=1) while the labeler makes progress."
+    )
+    max_restarts: int = Field(
+        5, ge=0, description="Crash-loop guard: restarts of one stream within restart_window_s before it is stopped."
+    )
+    restart_window_s: float = Field(300.0, gt=0, description="Window of the crash-loop guard, in seconds.")

@@ -1,0 +1,73 @@
+"""``tracking``: Kalman tracking of anchors and parts, temporal mask consistency, and the work it lets us skip."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from streamlabel.config.base import _Model
+
+
+class TrackingConfig(_Model):
+    """Follows anchors and parts across the sampled frames of each stream (filterpy Kalman filters)."""
+
+    enabled: bool = Field(True, description="Track anchors and parts. Off: no track ids, no consistency check.")
+    max_age_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds a confirmed track lives without a match. Longer bridges occlusions and misses, at the "
+        "risk of handing an old id to a new object.",
+    )
+    min_hits: int = Field(
+        2,
+        ge=1,
+        description="Matched frames in a row before a track gets an id. Higher drops one-frame false detections "
+        "and leaves the first frames of every object without an id.",
+    )
+    iou_threshold: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="IoU a predicted box and a detection need to match. Higher splits fast movers into new tracks; "
+        "lower may swap ids between neighbours.",
+    )
+    centre_distance: float = Field(
+        1.0,
+        ge=0,
+        description="Fallback for small boxes (eyes) that no longer overlap: match when the centres are closer "
+        "than this many box diagonals. 0 turns it off; higher follows faster parts, may swap two eyes.",
+    )
+    process_noise: float = Field(
+        1.0, gt=0, description="Scales the Kalman process noise. Higher follows changes of motion sooner, smooths less."
+    )
+    measurement_noise: float = Field(
+        1.0, gt=0, description="Scales the Kalman measurement noise. Higher trusts detections less, smooths more."
+    )
+    consistency_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A part mask whose IoU with the previous mask of its track, moved by the track's motion, is "
+        "below this is flagged inconsistent. Higher catches more flicker and flags more real changes (blinks).",
+    )
+    on_inconsistent: Literal["review", "reject"] = Field(
+        "review", description="What happens to an inconsistent mask: sent to a person, or rejected."
+    )
+    ground_every: int = Field(
+        1,
+        ge=1,
+        description="Run Grounding DINO on every k-th sampled frame per stream; in between, SAM2 segments the "
+        "Kalman-predicted part boxes. Higher is faster and misses parts that appear in between.",
+    )
+    revalidate_s: float = Field(
+        0.0,
+        ge=0,
+        description="Reuse a track's passing verdict for this many seconds while its mask stays consistent. 0 "
+        "validates every stored frame (the default); higher saves VLM calls and trusts older judgements.",
+    )
+    clip_pre_s: float = Field(2.0, ge=0, description="Seconds of video kept before a track segment in its clip.")
+    clip_post_s: float = Field(2.0, ge=0, description="Seconds of video kept after a track segment in its clip.")
+    clip_min_s: float = Field(
+        1.0, ge=0, description="Shortest track segment (seconds, before pre/post-roll) that becomes a clip."
+    )
