@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.mosquitto import *  # noqa: F403  (fixtures listed in its __all__)
+from tests.fixtures.rtsp import *  # noqa: F403
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 

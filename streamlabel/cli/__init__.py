@@ -1,0 +1,14 @@
+"""The ``streamlabel`` command line (typer). One module per command group; importing them registers the commands."""
+
+from __future__ import annotations
+
+from streamlabel.cli import bench, bench_tracking, daemon, labeling, models, store  # noqa: F401  (registers the commands)
+from streamlabel.cli.common import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,5 @@
+"""``python -m streamlabel.cli``."""
+
+from streamlabel.cli import main
+
+main()

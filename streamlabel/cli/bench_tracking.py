@@ -1,0 +1,3 @@
+"""``streamlabel bench tracking``."""
+
+from __future__ import annotations

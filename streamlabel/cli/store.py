@@ -1,0 +1,3 @@
+"""Commands that read the store: export, harvest."""
+
+from __future__ import annotations
