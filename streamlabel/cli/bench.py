@@ -40,3 +40,44 @@ def bench_ingest_cmd(
         f"  real-time factor  {result['realtime_factor']:>8.1f}x",
         highlight=False,
     )
+
+
+@bench_app.command("stages")
+def bench_stages_cmd(
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    batches: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,4,16",
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per stage and batch size (median is kept).")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Per-stage latency and throughput of full-size architectures with random weights (no download)."""
+    import json
+
+    from streamlabel.bench.stages import bench_stages
+
+    try:
+        sizes = [int(b) for b in batches.split(",") if b.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"batch sizes must be integers (got {batches!r})", param_hint="--batches") from None
+    if not sizes or min(sizes) < 1:
+        raise typer.BadParameter("give at least one batch size >= 1", param_hint="--batches")
+    with console.status("benchmarking stages …") as status:
+        result = bench_stages(device, sizes, repeats, progress=lambda msg: status.update(msg))
+    if as_json:
+        print(json.dumps(result))
+        return
+    _print_stages(result)
+
+
+def _print_stages(result: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"stages on {result['device_name']} ({result['device']}, {result['dtype']})")
+    for col in ("stage", "batch", "latency ms", "ms/frame", "frames/s"):
+        table.add_column(col, justify="right" if col != "stage" else "left")
+    for r in result["stages"]:
+        figures = (f"{r['latency_ms']:.1f}", f"{r['ms_per_frame']:.1f}", f"{r['frames_per_s']:.2f}")
+        table.add_row(r["stage"], str(r["batch"]), *figures)
+    console.print(table)
+    for p in result["pipeline"]:
+        console.print(f"detect + ground + segment at batch {p['batch']}: {p['pipeline_frames_per_s']} frames/s")
+    console.print(f"architectures: {', '.join(result['architectures'].values())}", highlight=False)

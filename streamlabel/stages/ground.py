@@ -197,7 +197,7 @@ def _load(model: str, runtime: Runtime) -> tuple[Any, Any]:
     try:
         processor = AutoProcessor.from_pretrained(model)
         net = AutoModelForZeroShotObjectDetection.from_pretrained(model, dtype=dtype)
-    except (OSError, HFValidationError) as exc:
+    except (OSError, ValueError, HFValidationError) as exc:  # ValueError: a folder of another model type
         first_line = (str(exc).strip().splitlines() or [""])[0]
         raise ModelUnavailableError(STAGE, model, looked, f"{type(exc).__name__}: {first_line}") from exc
     return processor, net.to(runtime.device).eval()

@@ -91,6 +91,45 @@ class OllamaValidator(_ChatValidator):
         self._host = redact(cfg.host)
         self._client = ollama.Client(host=cfg.host, timeout=cfg.timeout_s)
         self._schema = verdict_schema(self._check_names)
+        self.probe()
+
+    def probe(self) -> bool:
+        """Ask the server about the model at start-up; True when it is there and reads images.
+
+        A server that answers without the model, or with a model that cannot read images, raises
+        ModelUnavailableError (the daemon cannot label with it). A server that does not answer only logs a
+        warning and returns False: the daemon keeps running and candidates stay pending until it answers.
+        """
+        import ollama
+
+        try:
+            info = self._client.show(self.cfg.model)
+        except ollama.ResponseError as exc:
+            if exc.status_code == _NOT_FOUND:
+                raise ModelUnavailableError(
+                    "validate",
+                    self.cfg.model,
+                    f"the Ollama server at {self._host}",
+                    f"{exc.error}; run `ollama pull {self.cfg.model}` on that server",
+                ) from None
+            logger.warning("Ollama at %s answered the start-up probe with %s: %s", self._host, exc.status_code, exc)
+            return False
+        except Exception as exc:
+            logger.warning(
+                "Ollama at %s is not reachable at start-up (%s); labels stay pending until it answers",
+                self._host,
+                exc,
+            )
+            return False
+        caps = list(getattr(info, "capabilities", None) or [])
+        if caps and "vision" not in caps:
+            raise ModelUnavailableError(
+                "validate",
+                self.cfg.model,
+                f"the Ollama server at {self._host}",
+                f"the model cannot read images (capabilities: {', '.join(caps)}); choose a vision model",
+            )
+        return True
 
     def validate(self, items: Sequence[Candidate]) -> list[Verdict]:
         """One verdict per candidate, in input order; ValidatorUnavailableError when Ollama can't be reached."""
@@ -169,7 +208,7 @@ class TransformersValidator(_ChatValidator):
         try:
             self._processor = AutoProcessor.from_pretrained(cfg.model)
             model = AutoModelForImageTextToText.from_pretrained(cfg.model, dtype=runtime.torch_dtype())
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a folder of a model that is not image-text-to-text
             raise ModelUnavailableError(
                 "validate", cfg.model, "local folders and the Hugging Face cache", str(exc).splitlines()[0]
             ) from exc

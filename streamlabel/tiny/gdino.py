@@ -32,13 +32,13 @@ def _vocab() -> list[str]:
     return tokens
 
 
-def _processor():  # -> GroundingDinoProcessor
-    """BERT WordPiece tokenizer over the tiny vocabulary plus an image processor with a small resize."""
+def _processor(full_size: bool = False):  # -> GroundingDinoProcessor
+    """BERT WordPiece tokenizer over the tiny vocabulary plus an image processor (small resize unless full size)."""
     from transformers import BertTokenizer, GroundingDinoImageProcessor, GroundingDinoProcessor
 
     # transformers 5 builds BertTokenizer from a token->id dict (a ``vocab_file`` keyword is silently ignored).
     tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(_vocab())}, do_lower_case=True)
-    image_processor = GroundingDinoImageProcessor(size=dict(IMAGE_SIZE))
+    image_processor = GroundingDinoImageProcessor() if full_size else GroundingDinoImageProcessor(size=dict(IMAGE_SIZE))
     return GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
@@ -81,11 +81,30 @@ def _config():  # -> GroundingDinoConfig
     )
 
 
+def _full_config():  # -> GroundingDinoConfig
+    """grounding-dino-tiny's architecture: the library defaults, with a Swin-T backbone built without timm."""
+    from transformers import GroundingDinoConfig, SwinConfig
+
+    backbone = SwinConfig(
+        embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7, out_indices=[2, 3, 4]
+    )
+    return GroundingDinoConfig(backbone_config=backbone)
+
+
 def build_tiny_grounding_dino(folder: Path) -> Path:
     """Build, seed and save a tiny Grounding DINO and its processor into ``folder``; return ``folder``.
 
     Deterministic (fixed seed) and offline. The folder loads with ``AutoProcessor.from_pretrained`` and
     ``AutoModelForZeroShotObjectDetection.from_pretrained``.
+    """
+    return build_random_grounding_dino(folder)
+
+
+def build_random_grounding_dino(folder: Path, full_size: bool = False) -> Path:
+    """Like ``build_tiny_grounding_dino``; ``full_size`` builds grounding-dino-tiny's architecture instead.
+
+    The full-size model has the default ``GroundingDinoConfig`` (Swin-T backbone, BERT-base text encoder, 900
+    queries) and the production image resize (shortest edge 800), with random weights: for speed benchmarks.
     """
     import torch
     from transformers import GroundingDinoForObjectDetection
@@ -93,8 +112,8 @@ def build_tiny_grounding_dino(folder: Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(SEED)
-    model = GroundingDinoForObjectDetection(_config()).eval()
+    model = GroundingDinoForObjectDetection(_full_config() if full_size else _config()).eval()
     model.save_pretrained(folder)
-    _processor().save_pretrained(folder)
+    _processor(full_size).save_pretrained(folder)
     logger.debug("tiny Grounding DINO written to %s", folder)
     return folder

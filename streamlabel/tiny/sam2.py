@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 PACKAGED_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 CONFIG_NAME = "tiny_sam2.yaml"
 CHECKPOINT_NAME = "tiny_sam2.pt"
+FULL_CONFIG_NAME = "sam2.1_hiera_t_random.yaml"
+FULL_CHECKPOINT_NAME = "sam2.1_hiera_t_random.pt"
 SEED = 0
 
 IMAGE_SIZE = 256  # multiple of the backbone stride (16); SAM2's own models use 1024
@@ -61,13 +63,13 @@ OVERRIDES: dict[str, Any] = {
 }
 
 
-def tiny_sam2_config() -> Any:
-    """The tiny model config (an OmegaConf DictConfig): the packaged Hiera-T config with OVERRIDES applied."""
+def tiny_sam2_config(full_size: bool = False) -> Any:
+    """The model config (an OmegaConf DictConfig): the packaged Hiera-T config, with OVERRIDES unless full size."""
     from omegaconf import OmegaConf
 
     text = (resources.files("sam2") / PACKAGED_CONFIG).read_text(encoding="utf-8")
     cfg = OmegaConf.create(text)
-    for key, value in OVERRIDES.items():
+    for key, value in ({} if full_size else OVERRIDES).items():
         OmegaConf.update(cfg, key, value, force_add=True)
     return cfg
 
@@ -79,14 +81,19 @@ def build_tiny_sam2(folder: Path) -> tuple[Path, Path]:
     ``SegmentModelConfig(config=..., checkpoint=...)``.
     The same seed gives the same weights on every call.
     """
+    return build_random_sam2(folder)
+
+
+def build_random_sam2(folder: Path, full_size: bool = False) -> tuple[Path, Path]:
+    """Like ``build_tiny_sam2``; ``full_size`` keeps SAM2.1 Hiera-T's real architecture (for speed benchmarks)."""
     import torch
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = tiny_sam2_config()
-    config_path = folder / CONFIG_NAME
+    cfg = tiny_sam2_config(full_size)
+    config_path = folder / (FULL_CONFIG_NAME if full_size else CONFIG_NAME)
     OmegaConf.save(cfg, config_path)
 
     generator_state = torch.random.get_rng_state()
@@ -95,7 +102,7 @@ def build_tiny_sam2(folder: Path) -> tuple[Path, Path]:
         model = instantiate(cfg.model, _recursive_=True)
     finally:
         torch.random.set_rng_state(generator_state)
-    checkpoint_path = folder / CHECKPOINT_NAME
+    checkpoint_path = folder / (FULL_CHECKPOINT_NAME if full_size else CHECKPOINT_NAME)
     torch.save({"model": model.state_dict()}, checkpoint_path)
     logger.info("tiny SAM2 written to %s (%d parameters)", folder, sum(p.numel() for p in model.parameters()))
     return config_path, checkpoint_path

@@ -21,17 +21,18 @@ COCO = {i: name.replace("_", " ") for i, name in enumerate(COCO_NAMES)}
 FAVOURED_BIAS = 0.0
 
 
-def build_tiny_yolo(folder: Path, favoured: tuple[str, ...] = ("dog",), seed: int = 0) -> Path:
-    """Build YOLO11n from its yaml with random weights and COCO names, and save it as ``tiny_yolo.pt``.
+def build_tiny_yolo(folder: Path, favoured: tuple[str, ...] = ("dog",), seed: int = 0, arch: str = "yolo11n") -> Path:
+    """Build ``arch`` (YOLO11n by default) from its yaml with random weights and COCO names, save it as a .pt.
 
     The classes in ``favoured`` get a neutral class bias so that the random model returns boxes for them; the
-    boxes are meaningless. Returns the path of the saved weights.
+    boxes are meaningless. Returns the path of the saved weights (``tiny_yolo.pt`` for YOLO11n, else
+    ``<arch>_random.pt``).
     """
     import torch
     from ultralytics import YOLO
 
     torch.manual_seed(seed)
-    model = YOLO("yolo11n.yaml", task="detect")
+    model = YOLO(f"{arch}.yaml", task="detect")
     net = model.model
     net.names = dict(COCO)
     head = net.model[-1]
@@ -40,6 +41,6 @@ def build_tiny_yolo(folder: Path, favoured: tuple[str, ...] = ("dog",), seed: in
         for branch in head.cv3:
             branch[-1].bias[ids] = FAVOURED_BIAS
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "tiny_yolo.pt"
+    path = folder / ("tiny_yolo.pt" if arch == "yolo11n" else f"{arch}_random.pt")
     model.save(str(path))
     return path

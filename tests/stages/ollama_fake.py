@@ -57,8 +57,10 @@ Responder = Reply | Callable[[dict[str, Any]], Reply]
 class FakeOllama:
     """Threaded HTTP server on 127.0.0.1:<free port>; use as a context manager, point the client at ``url``."""
 
-    def __init__(self, default: Responder | None = None) -> None:
+    def __init__(self, default: Responder | None = None, models: dict[str, list[str]] | None = None) -> None:
+        """``models``: tag -> capabilities that ``/api/show`` knows; None knows every tag as a vision model."""
         self.default: Responder = default or Reply(content="{}")
+        self.models = models
         self.script: deque[Responder] = deque()
         self.requests: list[dict[str, Any]] = []
         self.stopping = threading.Event()
@@ -117,6 +119,9 @@ def chat_body(model: str, reply: Reply) -> dict[str, Any]:
 def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            if self.path == "/api/show":
+                self._show(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"))
+                return
             if self.path != "/api/chat":
                 self._send(404, {"error": "404 page not found"})
                 return
@@ -128,6 +133,14 @@ def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 self._send(reply.status, {"error": reply.error})
                 return
             self._send(200, chat_body(body.get("model", ""), reply))
+
+        def _show(self, body: dict[str, Any]) -> None:
+            name = body.get("model") or body.get("name") or ""
+            if fake.models is not None and name not in fake.models:
+                self._send(404, {"error": f"model '{name}' not found"})
+                return
+            caps = ["completion", "vision"] if fake.models is None else fake.models[name]
+            self._send(200, {"modelfile": "", "parameters": "", "template": "", "model_info": {}, "capabilities": caps})
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()

@@ -277,6 +277,15 @@ def test_missing_model_folder_is_named(tmp_path: Path) -> None:
     assert info.value.stage == "ground" and info.value.looked == str(missing)
 
 
+def test_folder_of_another_model_type_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "not-a-gdino"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    with pytest.raises(ModelUnavailableError, match="not-a-gdino") as info:
+        GroundingDinoGrounder(GroundModelConfig(model=str(folder)), TargetConfig(), Runtime())
+    assert info.value.stage == "ground"
+
+
 def test_missing_hub_id_offline_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants
 

@@ -277,6 +277,35 @@ def test_ollama_missing_model_names_ollama_pull(fake: FakeOllama) -> None:
     assert len(fake.requests) == 1  # not retried
 
 
+def test_ollama_startup_probe_finds_the_model() -> None:
+    with FakeOllama(models={"llava:7b": ["completion", "vision"]}) as server:
+        assert ollama(server.url).probe() is True
+
+
+def test_ollama_startup_probe_missing_model_is_one_clear_error() -> None:
+    with FakeOllama(models={"other:1b": ["completion", "vision"]}) as server:
+        with pytest.raises(ModelUnavailableError, match=r"'llava:7b'.*ollama pull llava:7b"):
+            ollama(server.url)
+        assert server.requests == []  # nothing was asked of a model that is not there
+
+
+def test_ollama_startup_probe_rejects_a_model_without_vision() -> None:
+    with (
+        FakeOllama(models={"llava:7b": ["completion"]}) as server,
+        pytest.raises(ModelUnavailableError, match="cannot read images"),
+    ):
+        ollama(server.url)
+
+
+def test_ollama_down_at_startup_is_a_warning_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    validator = ollama(f"http://user:secret@127.0.0.1:{port}")
+    assert validator.probe() is False
+    assert "not reachable at start-up" in caplog.text and "secret" not in caplog.text
+
+
 def test_ollama_keeps_input_order_with_concurrency(fake: FakeOllama) -> None:
     all_in = threading.Event()
     first_saw_all_in: list[bool] = []
