@@ -3,8 +3,8 @@
 The production architectures (YOLO11m, Grounding DINO tiny, SAM2.1 Hiera tiny) are built from their configs with
 random weights, saved, and loaded back through the stages' real loading paths, so the figures are honest speeds of
 the real code without any download. Each stage gets fixed inputs, one dog per frame and two eyes per dog, so its
-time does not depend on what random weights happen to find. The VLM is benchmarked on CUDA only (a 4B-class
-model on two CPU cores says nothing useful).
+time does not depend on what random weights happen to find. The VLM stage is not timed here yet: it is I/O to an
+Ollama server in production, and a 4B-class random model only makes sense on a GPU (see docs/performance.md).
 """
 
 from __future__ import annotations
