@@ -7,20 +7,17 @@ import logging
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from streamlabel.config import StreamConfig
 from streamlabel.frames import Frame
+from streamlabel.streams.clock import StreamClock
 from streamlabel.streams.source import SourceError, is_live, iter_sampled, open_container, redact
 
 log = logging.getLogger(__name__)
-
-# Reconnect backoff: first wait, cap, and the jitter fraction that keeps many cameras from retrying in step.
-BACKOFF_FIRST_S = 1.0
-BACKOFF_CAP_S = 30.0
-BACKOFF_JITTER = 0.2
 
 
 class StreamStatus(StrEnum):
@@ -48,8 +45,12 @@ class StreamReader(threading.Thread):
     """Reads one source into a bounded queue until stopped.
 
     A live source drops its oldest queued frame when the queue is full (``dropped`` counts them) and reconnects
-    with capped exponential backoff. A file source waits for room (back-pressure) so every sampled frame is kept,
-    and finishes at its end unless ``loop`` is set.
+    with capped exponential backoff (``streams.<name>.backoff_*``), also after a stall. A file source waits for
+    room (back-pressure) so every sampled frame is kept, and finishes at its end unless ``loop`` is set.
+
+    Figures for metrics, updated by the thread: ``status``, ``sampled`` (frames queued), ``dropped``,
+    ``reconnects`` (live connections that ended and were retried), ``failed_opens`` (open attempts that failed),
+    ``last_frame_at`` (``time.monotonic()`` of the last sampled frame, None before the first), ``last_error``.
     """
 
     def __init__(
@@ -68,6 +69,10 @@ class StreamReader(threading.Thread):
         self.dropped = 0
         self.sampled = 0
         self.reconnects = 0
+        self.failed_opens = 0
+        self.last_frame_at: float | None = None
+        self.last_error: str | None = None
+        self.clock = StreamClock()
         self._on_status = on_status
         self._halt = threading.Event()
         self._rng = random.Random()
@@ -102,9 +107,11 @@ class StreamReader(threading.Thread):
                         pass
         return False
 
-    def _backoff(self, attempt: int) -> float:
-        delay = min(BACKOFF_CAP_S, BACKOFF_FIRST_S * 2 ** max(0, attempt - 1))
-        return delay * (1 + self._rng.uniform(-BACKOFF_JITTER, BACKOFF_JITTER))
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before open attempt ``attempt + 1`` after ``attempt`` failures in a row (>= 1)."""
+        cfg = self.cfg
+        delay = min(cfg.backoff_max_s, cfg.backoff_first_s * 2 ** max(0, attempt - 1))
+        return delay * (1 + self._rng.uniform(-cfg.backoff_jitter, cfg.backoff_jitter))
 
     def run(self) -> None:
         attempt = 0
@@ -113,31 +120,44 @@ class StreamReader(threading.Thread):
             try:
                 container = open_container(self.cfg.url, self.cfg)
             except SourceError as exc:
-                error = str(exc)
+                error = self.last_error = str(exc)
+                self.failed_opens += 1
                 if not self.live:
                     break
                 attempt += 1
                 self._set_status(StreamStatus.RECONNECTING, error)
-                self._halt.wait(self._backoff(attempt))
+                self._halt.wait(self.backoff(attempt))
                 continue
-            attempt, error = 0, None
+            error = None
             self._set_status(StreamStatus.ONLINE)
+            before = self.sampled
             try:
-                for frame in iter_sampled(self.stream, self.cfg.url, self.cfg, container, self.sampled):
+                frames = iter_sampled(self.stream, self.cfg.url, self.cfg, container, self.sampled, clock=self.clock)
+                for frame in frames:
                     if not self._put(frame):
                         break
                     self.sampled += 1
+                    self.last_frame_at = time.monotonic()
             except SourceError as exc:
-                error = str(exc)
+                error = self.last_error = str(exc)
+                log.warning("stream %s: %s", self.stream, redact(error))
             finally:
                 container.close()
             if self._halt.is_set():
                 break
-            if not self.live and not self.cfg.loop:
+            if not self.live and (not self.cfg.loop or self.sampled == before):
+                # A looped file that gave no frame would loop forever without progress.
+                if self.cfg.loop and error is None:
+                    error = self.last_error = f"{redact(self.cfg.url)}: no frame decoded; not looping"
                 break
             if self.live:
                 self.reconnects += 1
                 self._set_status(StreamStatus.RECONNECTING, error or "stream ended")
+                # A connection that gave frames is retried at once; one that gave none backs off like a failed
+                # open, so a camera that accepts and hangs up at once is not hammered.
+                attempt = 0 if self.sampled > before else attempt + 1
+                if attempt:
+                    self._halt.wait(self.backoff(attempt))
         final = StreamStatus.FINISHED if not self.live and error is None else StreamStatus.OFFLINE
         if error:
             log.error("stream %s: %s", self.stream, redact(error))
