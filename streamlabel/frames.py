@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import supervision as sv
@@ -51,6 +52,15 @@ class LabelStatus(StrEnum):
     REVIEW = "review"  # passed below the threshold, or validation is off: a person decides
     REJECTED = "rejected"  # a check failed, or the model's answer could not be read
     PENDING = "pending"  # the validator was unreachable: kept and judged later, never dropped
+
+
+def verdict_status(verdict: Any, review_threshold: float) -> LabelStatus:
+    """Accepted, review or rejected from a verdict (anything with ``passed`` and ``confidence``) and the threshold."""
+    if not verdict.passed:
+        return LabelStatus.REJECTED
+    if verdict.confidence < review_threshold:
+        return LabelStatus.REVIEW
+    return LabelStatus.ACCEPTED
 
 
 @dataclass

@@ -58,10 +58,18 @@ def label(
 @app.command()
 def selftest(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Keep everything written here.")] = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option("--mqtt", metavar="HOST:PORT", help="Publish the run's events to this MQTT broker."),
+    ] = None,
 ) -> None:
     """Label a synthetic clip with tiny random-weight models through the real backends (no network needed)."""
-    from streamlabel.selftest import run_selftest
+    from streamlabel.selftest import parse_broker, run_selftest
 
     setup_logging("WARNING")
-    ok = run_selftest(out, console)
+    try:
+        broker = parse_broker(mqtt) if mqtt else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--mqtt") from None
+    ok = run_selftest(out, console, broker)
     raise typer.Exit(0 if ok else 1)

@@ -5,15 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from streamlabel.stages.polygon import parse_yolo_line
+from streamlabel.store.dataset import INTENT_FILE
 from streamlabel.store.manifest import Manifest
+
+# The event every frame of a split must have in the outbox (transactional outbox: no label without its event).
+SPLIT_EVENT = {"dataset": "label", "review": "review"}
 
 
 def check_store(root: Path) -> list[str]:
     """Every problem found in the store at ``root`` (empty when it is consistent).
 
     Checks: data.yaml and the manifest exist; every file a frame row names exists; every label line parses and
-    has coordinates in [0, 1]; each label file has as many lines as the manifest has written labels for it; and
-    no image or label file lies in the store without a frame row.
+    has coordinates in [0, 1]; each label file has as many lines as the manifest has written labels for it; no
+    image or label file lies in the store without a frame row; every dataset or review frame has its event in the
+    outbox; and no write was left half done (the store recovers that when it is opened).
     """
     problems: list[str] = []
     if not (root / "data.yaml").is_file():
@@ -22,15 +27,21 @@ def check_store(root: Path) -> list[str]:
         return [*problems, "manifest.sqlite is missing"]
     manifest = Manifest(root / "manifest.sqlite")
     try:
-        frames = manifest.query("SELECT frame_id, image, label FROM frames")
+        frames = manifest.query("SELECT frame_id, split, image, label FROM frames")
+        events = {(r["frame_id"], r["kind"]) for r in manifest.query("SELECT frame_id, kind FROM outbox")}
         lines_per_frame = {
             r["frame_id"]: r["n"]
             for r in manifest.query("SELECT frame_id, COUNT(*) AS n FROM labels WHERE idx >= 0 GROUP BY frame_id")
         }
     finally:
         manifest.close()
+    if (root / INTENT_FILE).exists():
+        problems.append(f"{INTENT_FILE}: a write was cut short; opening the store removes its files")
     known: set[str] = set()
     for row in frames:
+        kind = SPLIT_EVENT.get(row["split"])
+        if kind and (row["frame_id"], kind) not in events:
+            problems.append(f"{row['frame_id']}: {row['split']} frame without its {kind} event in the outbox")
         for rel in (row["image"], row["label"]):
             if rel is None:
                 continue

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import yaml
 
+from streamlabel.events.frames import frame_events
 from streamlabel.frames import FrameResult, LabelStatus
 from streamlabel.stages.base import Verdict
 from streamlabel.stages.polygon import polygon_to_yolo_line
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # Sub-folder of the store root per frame destination ("" is the dataset itself).
 SPLIT_ROOTS = {"dataset": "", "review": "review", "rejected": "rejected", "pending": "pending"}
+# Hidden file beside data.yaml naming the files of the frame being written (crash recovery).
+INTENT_FILE = ".writing.json"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -73,20 +76,62 @@ class StoredFrame:
     image: Path | None
     label: Path | None
     labels: int
+    event_ids: tuple[str, ...] = ()
 
 
 class DatasetStore:
-    """The dataset folder; one instance per process, safe to call from one sink thread."""
+    """The dataset folder; one instance per process, safe to call from one sink thread.
 
-    def __init__(self, root: Path, class_names: list[str], jpeg_quality: int = 95, keep_rejected: bool = False) -> None:
+    Each stored frame's events (label for the dataset, review for the review queue, rejected when
+    ``publish_rejected``) enter the outbox in the same transaction as its rows. Opening a store first undoes a
+    write that a crash cut short (files written, manifest transaction not committed).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        class_names: list[str],
+        jpeg_quality: int = 95,
+        keep_rejected: bool = False,
+        publish_rejected: bool = False,
+    ) -> None:
         self.root = root
         self.class_names = class_names
         self.jpeg_quality = jpeg_quality
         self.keep_rejected = keep_rejected
+        self.publish_rejected = publish_rejected
         root.mkdir(parents=True, exist_ok=True)
         self.manifest = Manifest(root / "manifest.sqlite")
         self.written: Counter[str] = Counter()
+        self.recovered = self._recover()
         self._write_data_yaml()
+
+    @property
+    def _intent(self) -> Path:
+        """Names the files of the write in progress, until its manifest transaction commits."""
+        return self.root / INTENT_FILE
+
+    def _recover(self) -> list[str]:
+        """Remove the files of a write that never committed; returns their paths relative to the store."""
+        if not self._intent.is_file():
+            return []
+        try:
+            intent = json.loads(self._intent.read_text())
+        except ValueError:  # torn before its rename: nothing of that write reached the store
+            intent = {"frame_id": None, "files": []}
+        removed: list[str] = []
+        known = self.manifest.query("SELECT 1 FROM frames WHERE frame_id = ?", (intent["frame_id"],))
+        for rel in intent["files"]:
+            path = self.root / rel
+            for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+            if not known and path.is_file():
+                path.unlink()
+                removed.append(rel)
+        if removed:
+            log.warning("removed %d file(s) of a write cut short by a crash: %s", len(removed), ", ".join(removed))
+        self._intent.unlink(missing_ok=True)
+        return removed
 
     def _write_data_yaml(self) -> None:
         data = {
@@ -122,12 +167,6 @@ class DatasetStore:
                 idx = len(lines)
                 lines.append(polygon_to_yolo_line(0, result.parts.data["polygon"][j], f.width, f.height))
             rows.append(self._label_row(result, j, status, idx))
-        if keep_files:
-            ok, jpg = cv2.imencode(".jpg", f.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-            if not ok:
-                raise RuntimeError(f"JPEG encoding failed for {f.frame_id}")
-            atomic_write(self.root / image_rel, jpg.tobytes())
-            atomic_write(self.root / label_rel, ("\n".join(lines) + "\n" if lines else "").encode())
         frame_row = {
             "frame_id": f.frame_id,
             "stream": f.stream,
@@ -141,7 +180,16 @@ class DatasetStore:
             "label": label_rel if keep_files else None,
             "config_hash": config_hash,
         }
-        self.manifest.insert_frame(frame_row, rows)
+        events = frame_events(frame_row, rows, self.publish_rejected)
+        try:
+            if keep_files:
+                self._write_files(result, image_rel, label_rel, lines)
+            event_ids = self.manifest.insert_frame(frame_row, rows, events)
+        except BaseException:
+            self._recover()
+            raise
+        if keep_files:
+            self._intent.unlink(missing_ok=True)
         self.written[split] += 1
         return StoredFrame(
             f.frame_id,
@@ -149,7 +197,18 @@ class DatasetStore:
             self.root / image_rel if keep_files else None,
             self.root / label_rel if keep_files else None,
             len(lines),
+            tuple(event_ids),
         )
+
+    def _write_files(self, result: FrameResult, image_rel: str, label_rel: str, lines: list[str]) -> None:
+        """Name the files in the intent, then write the image and the label file atomically."""
+        f = result.frame
+        atomic_write(self._intent, json.dumps({"frame_id": f.frame_id, "files": [image_rel, label_rel]}).encode())
+        ok, jpg = cv2.imencode(".jpg", f.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        if not ok:
+            raise RuntimeError(f"JPEG encoding failed for {f.frame_id}")
+        atomic_write(self.root / image_rel, jpg.tobytes())
+        atomic_write(self.root / label_rel, ("\n".join(lines) + "\n" if lines else "").encode())
 
     @staticmethod
     def _rows_in_file(statuses: list[str], split: str) -> set[int]:

@@ -11,6 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from streamlabel.events.outbox import SCHEMA as OUTBOX_SCHEMA
+from streamlabel.events.outbox import enqueue_event
+
 SCHEMA_VERSION = 1
 
 SCHEMA = """
@@ -80,7 +85,7 @@ class Manifest:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self.transaction() as db:
-            for stmt in SCHEMA.split(";"):
+            for stmt in (SCHEMA + OUTBOX_SCHEMA).split(";"):
                 if stmt.strip():
                     db.execute(stmt)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -105,8 +110,10 @@ class Manifest:
                 (config_hash, json.dumps(config, sort_keys=True), json.dumps(models, sort_keys=True), utc_now()),
             )
 
-    def insert_frame(self, frame: dict[str, Any], labels: Iterable[dict[str, Any]]) -> None:
-        """Insert a frame row and its label rows in one transaction."""
+    def insert_frame(
+        self, frame: dict[str, Any], labels: Iterable[dict[str, Any]], events: Iterable[BaseModel] = ()
+    ) -> list[str]:
+        """Insert a frame row, its label rows and its outgoing events in one transaction; returns the event ids."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO frames (frame_id, stream, seq, pts, time, width, height, split, image, label, "
@@ -119,6 +126,7 @@ class Manifest:
                 f"INSERT INTO labels ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})",
                 [{c: row.get(c) for c in cols} | {"frame_id": frame["frame_id"]} for row in labels],
             )
+            return [enqueue_event(db, event, frame_id=frame["frame_id"]) for event in events]
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Read rows (a snapshot; safe while another thread writes)."""
@@ -128,6 +136,26 @@ class Manifest:
     def counts(self) -> dict[str, int]:
         """Labels per status."""
         return {r["status"]: r["n"] for r in self.query("SELECT status, COUNT(*) AS n FROM labels GROUP BY status")}
+
+    def outbox_pending(self, after_seq: int = 0, limit: int = 100) -> list[sqlite3.Row]:
+        """Undelivered outbox rows with ``seq > after_seq``, oldest first."""
+        return self.query(
+            "SELECT seq, id, stream, kind, topic, payload, qos, retain FROM outbox "
+            "WHERE delivered IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        )
+
+    def mark_delivered(self, seqs: Iterable[int]) -> None:
+        """Set ``delivered`` (now) on the outbox rows ``seqs``, in one transaction."""
+        now = utc_now()
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET delivered = ? WHERE seq = ? AND delivered IS NULL", [(now, s) for s in seqs]
+            )
+
+    def outbox_depth(self) -> int:
+        """How many outbox rows wait for delivery."""
+        return int(self.query("SELECT COUNT(*) FROM outbox WHERE delivered IS NULL")[0][0])
 
     def close(self) -> None:
         with self._lock:

@@ -117,3 +117,16 @@ def test_check_store_finds_orphans_and_missing_files(tmp_path: Path) -> None:
     problems = check_store(tmp_path)
     assert any("is missing" in p for p in problems)
     assert any("stray.jpg has no manifest row" in p for p in problems)
+
+
+def test_each_kept_label_has_its_event_in_the_same_manifest(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    dataset = store.write(result(["accepted"], 1), "c")
+    review = store.write(result(["review"], 2), "c")
+    rejected = store.write(result(["rejected"], 3), "c")  # rejected events only with publish_rejected
+    rows = store.manifest.query("SELECT id, kind, frame_id FROM outbox ORDER BY seq")
+    assert [(r["kind"], r["frame_id"]) for r in rows] == [("label", dataset.frame_id), ("review", review.frame_id)]
+    assert [r["id"] for r in rows] == [*dataset.event_ids, *review.event_ids] and rejected.event_ids == ()
+    assert store.manifest.outbox_depth() == 2
+    store.close()
+    assert check_store(tmp_path) == []
