@@ -1,4 +1,14 @@
-"""Labeler: runs detect → ground → segment → validate over batches of frames, in stream order."""
+"""Labeler: runs detect → track → ground → segment → check consistency → validate over batches of frames.
+
+With ``tracking.enabled`` each stream gets an anchor tracker and a part tracker (``tracking.streams``): parts carry
+``tracker_id`` and ``data["anchor_track_id"]``; Grounding DINO runs on every ``ground_every``-th frame of a stream and
+SAM2 segments the Kalman-predicted part boxes in between; a mask inconsistent with its track's previous mask is never
+accepted automatically; a passing verdict may be reused within ``revalidate_s``; finished anchor tracks become
+track segments (``TrackSegment``) for clips: ``finished_segments()`` after each batch, ``end_stream()`` at the end.
+
+Predicted frames do not feed the part tracker: a part track ends ``max_age_s`` after its last grounded frame, so keep
+``ground_every`` sampled frames shorter than ``max_age_s``.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +35,8 @@ from streamlabel.stages.base import (
     Verdict,
     backend_factory,
 )
+from streamlabel.tracking.segments import TrackSegment
+from streamlabel.tracking.streams import CONSISTENCY_KEY, StreamTracks
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +89,7 @@ class StageTimes:
 
 
 class Labeler:
-    """Labels batches of frames; frames of one stream must arrive in order."""
+    """Labels batches of frames; frames of one stream must arrive in order (several streams may share a batch)."""
 
     def __init__(self, cfg: Config, stages: Stages) -> None:
         self.cfg = cfg
@@ -85,19 +97,70 @@ class Labeler:
         self.times = StageTimes()
         self.part_name = cfg.target.part.class_name
         self.review_threshold = cfg.target.validation.review_threshold
+        self.tracking = cfg.tracking.enabled
+        self._streams: dict[str, StreamTracks] = {}
 
     def label(self, frames: Sequence[Frame]) -> list[FrameResult]:
-        """Run the four stages over ``frames`` (any mix of streams) and return one result per frame, in order."""
+        """Run the stages over ``frames`` (any mix of streams) and return one result per frame, in order."""
         if not frames:
             return []
         images = [f.image for f in frames]
         anchors = self._timed("detect", len(images), self.stages.detector.detect, images)
-        parts = self._timed("ground", len(images), self.stages.grounder.ground, images, anchors)
+        ground = [True] * len(frames)
+        if self.tracking:
+            start = time.perf_counter()
+            for i, f in enumerate(frames):
+                tracks = self._stream(f.stream)
+                ground[i] = tracks.begin(f)
+                anchors[i] = tracks.track_anchors(f, anchors[i])
+            self.times.add("track", time.perf_counter() - start, len(frames))
+        todo = [i for i, g in enumerate(ground) if g]
+        grounded = iter([])
+        if todo:
+            todo_images, todo_anchors = [images[i] for i in todo], [anchors[i] for i in todo]
+            grounded = iter(self._timed("ground", len(todo), self.stages.grounder.ground, todo_images, todo_anchors))
+        parts = []
+        start = time.perf_counter()
+        for i, f in enumerate(frames):
+            if not self.tracking:
+                parts.append(next(grounded))
+            elif ground[i]:
+                parts.append(self._streams[f.stream].track_parts(f, anchors[i], next(grounded)))
+            else:
+                parts.append(self._streams[f.stream].predicted_parts(f, anchors[i], self.part_name))
+        if self.tracking:
+            self.times.add("track", time.perf_counter() - start, 0)
         n_parts = sum(len(p) for p in parts)
         parts = self._timed("segment", n_parts, self.stages.segmenter.segment, images, parts)
         results = [FrameResult(f, a, p) for f, a, p in zip(frames, anchors, parts, strict=True)]
-        self._judge(results)
+        flagged = [np.zeros(len(r.parts), dtype=bool) for r in results]
+        if self.tracking:
+            start = time.perf_counter()
+            flagged = [self._streams[r.frame.stream].check_masks(r.parts) for r in results]
+            self.times.add("consistency", time.perf_counter() - start, n_parts)
+        self._judge(results, flagged)
         return results
+
+    def finished_segments(self) -> list[TrackSegment]:
+        """Pop the segments of anchor tracks that ended (at least ``tracking.clip_min_s`` long), every stream."""
+        out: list[TrackSegment] = []
+        for tracks in self._streams.values():
+            out += tracks.pop_finished()
+        return out
+
+    def end_stream(self, stream: str) -> list[TrackSegment]:
+        """The stream ended: close and return its open segments (and any finished ones not yet popped).
+
+        Its tracks are forgotten; if the stream comes back, its ids go on counting from where they were.
+        """
+        tracks = self._streams.get(stream)
+        return [] if tracks is None else tracks.end()
+
+    def _stream(self, stream: str) -> StreamTracks:
+        tracks = self._streams.get(stream)
+        if tracks is None:
+            tracks = self._streams[stream] = StreamTracks(stream, self.cfg.tracking)
+        return tracks
 
     def _timed(self, stage: str, items: int, fn: Any, *args: Any) -> Any:
         start = time.perf_counter()
@@ -105,13 +168,21 @@ class Labeler:
         self.times.add(stage, time.perf_counter() - start, items)
         return out
 
-    def _judge(self, results: list[FrameResult]) -> None:
-        """Validate every part and set ``data['status']`` and ``data['verdict']``."""
+    def _judge(self, results: list[FrameResult], flagged: list[np.ndarray]) -> None:
+        """Validate every part (or reuse its track's verdict) and set ``data['status']`` and ``data['verdict']``."""
         candidates: list[Candidate] = []
         owners: list[tuple[int, int]] = []
+        reused: dict[tuple[int, int], Verdict] = {}
         for i, r in enumerate(results):
             names = r.anchors.data.get("class_name", np.array(["object"] * len(r.anchors)))
+            scores = r.parts.data.get(CONSISTENCY_KEY)
             for j in range(len(r.parts)):
+                if self.tracking and r.parts.tracker_id is not None and scores is not None:
+                    tracks = self._streams[r.frame.stream]
+                    kept = tracks.reusable(int(r.parts.tracker_id[j]), r.frame.pts, float(scores[j]))
+                    if kept is not None:
+                        reused[(i, j)] = kept
+                        continue
                 a = int(r.parts.data["anchor_index"][j])
                 candidates.append(
                     Candidate(r.frame.image, r.parts[j], r.anchors.xyxy[a], str(names[a]), self.part_name)
@@ -128,15 +199,27 @@ class Labeler:
                 # Never passed, never dropped: the candidates are stored as pending and judged later.
                 log.error("validator unavailable, %d candidates kept pending: %s", len(candidates), exc)
                 statuses = [LabelStatus.PENDING] * len(candidates)
-        per_frame: dict[int, list[int]] = defaultdict(list)
-        for k, (i, _) in enumerate(owners):
-            per_frame[i].append(k)
+        judged: dict[tuple[int, int], tuple[Verdict | None, LabelStatus]] = {
+            owner: (v, s) for owner, v, s in zip(owners, verdicts, statuses, strict=True)
+        }
+        judged |= {owner: (v, self.status_of(v)) for owner, v in reused.items()}
         for i, r in enumerate(results):
-            ks = per_frame.get(i, [])
-            r.parts.data["status"] = np.array([str(statuses[k]) for k in ks], dtype=object)
-            judged = np.empty(len(ks), dtype=object)
-            judged[:] = [verdicts[k] for k in ks]
-            r.parts.data["verdict"] = judged
+            n = len(r.parts)
+            status = np.empty(n, dtype=object)
+            verdict = np.empty(n, dtype=object)
+            for j in range(n):
+                verdict[j], s = judged[(i, j)]
+                status[j] = str(self.on_inconsistent(s) if flagged[i][j] else s)
+                if self.tracking and r.parts.tracker_id is not None and not flagged[i][j]:
+                    self._streams[r.frame.stream].remember(int(r.parts.tracker_id[j]), r.frame.pts, verdict[j])
+            r.parts.data["status"] = status
+            r.parts.data["verdict"] = verdict
+
+    def on_inconsistent(self, status: LabelStatus) -> LabelStatus:
+        """The status of a mask flagged inconsistent: never accepted; rejected when ``on_inconsistent`` says so."""
+        if self.cfg.tracking.on_inconsistent == "reject":
+            return LabelStatus.REJECTED
+        return LabelStatus.REVIEW if status == LabelStatus.ACCEPTED else status
 
     def status_of(self, verdict: Verdict) -> LabelStatus:
         """Accepted, review or rejected, from a verdict and the review threshold."""

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from supervision.detection.utils.iou_and_nms import box_iou_batch
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +36,15 @@ def iou_matrix(tracks: np.ndarray, detections: np.ndarray) -> np.ndarray:
     detections = np.asarray(detections, dtype=np.float64).reshape(-1, 4)
     if len(tracks) == 0 or len(detections) == 0:
         return np.zeros((len(tracks), len(detections)))
-    return box_iou_batch(tracks, detections).astype(np.float64)
+    # Written out rather than supervision's box_iou_batch: this runs every frame and its checks cost more than the math.
+    t, d = tracks[:, None, :], detections[None, :, :]
+    w = (np.minimum(t[..., 2], d[..., 2]) - np.maximum(t[..., 0], d[..., 0])).clip(0)
+    h = (np.minimum(t[..., 3], d[..., 3]) - np.maximum(t[..., 1], d[..., 1])).clip(0)
+    inter = w * h
+    area_t = (t[..., 2] - t[..., 0]) * (t[..., 3] - t[..., 1])
+    area_d = (d[..., 2] - d[..., 0]) * (d[..., 3] - d[..., 1])
+    union = area_t + area_d - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def centre_distance_matrix(tracks: np.ndarray, detections: np.ndarray) -> np.ndarray:
@@ -60,12 +67,24 @@ def affinity_matrix(
 
     The fallback score falls linearly from ``iou_threshold`` (same centre) to 0 (centres ``centre_distance``
     diagonals apart), so any overlapping pair is preferred to a merely close one. Pairs scoring 0 may not match.
+    Computed in one pass (the same figures as ``iou_matrix`` and ``centre_distance_matrix``): it runs every frame.
     """
-    iou = iou_matrix(tracks, detections)
-    if iou.size == 0:
-        return iou
-    closeness = 1.0 - centre_distance_matrix(tracks, detections) / centre_distance if centre_distance > 0 else 0.0
-    fallback = iou_threshold * np.clip(closeness, 0.0, 1.0)
+    t = np.asarray(tracks, dtype=np.float64).reshape(-1, 4)
+    d = np.asarray(detections, dtype=np.float64).reshape(-1, 4)
+    if len(t) == 0 or len(d) == 0:
+        return np.zeros((len(t), len(d)))
+    size_t, size_d = t[:, 2:] - t[:, :2], d[:, 2:] - d[:, :2]
+    overlap = np.maximum(np.minimum(t[:, None, 2:], d[None, :, 2:]) - np.maximum(t[:, None, :2], d[None, :, :2]), 0)
+    inter = overlap[..., 0] * overlap[..., 1]
+    union = (size_t[:, 0] * size_t[:, 1])[:, None] + (size_d[:, 0] * size_d[:, 1])[None, :] - inter
+    iou = inter / np.maximum(union, 1e-12)
+    if centre_distance <= 0:
+        return np.where(iou >= iou_threshold, iou, 0.0)
+    gap = (t[:, None, :2] + t[:, None, 2:] - d[None, :, :2] - d[None, :, 2:]) / 2
+    distance = np.sqrt((gap * gap).sum(axis=2))
+    scale = (np.hypot(size_t[:, 0], size_t[:, 1])[:, None] + np.hypot(size_d[:, 0], size_d[:, 1])[None, :]) / 2
+    closeness = 1.0 - distance / (np.maximum(scale, 1e-12) * centre_distance)
+    fallback = np.where(scale > 0, iou_threshold * np.minimum(np.maximum(closeness, 0.0), 1.0), 0.0)
     return np.where(iou >= iou_threshold, iou, fallback)
 
 
@@ -91,13 +110,17 @@ def associate(
     if track_classes is not None and detection_classes is not None and affinity.size:
         same = np.asarray(track_classes)[:, None] == np.asarray(detection_classes)[None, :]
         affinity = np.where(same, affinity, 0.0)
+    n_tracks, n_detections = affinity.shape
+    if affinity.size == 0:
+        return Association(np.zeros((0, 2), dtype=int), np.arange(n_tracks), np.arange(n_detections))
     rows, cols = linear_sum_assignment(affinity, maximize=True)
-    keep = affinity[rows, cols] > 0
-    rows, cols = rows[keep], cols[keep]
-    order = np.argsort(cols)
-    matches = np.stack([rows[order], cols[order]], axis=1).astype(int).reshape(-1, 2)
+    # Plain Python from here: a handful of pairs, where each numpy call would cost more than the work.
+    scores = affinity[rows, cols].tolist()
+    pairs = sorted((c, r) for r, c, score in zip(rows.tolist(), cols.tolist(), scores, strict=True) if score > 0)
+    matched_tracks = {r for _, r in pairs}
+    matched_detections = {c for c, _ in pairs}
     return Association(
-        matches=matches,
-        unmatched_tracks=np.setdiff1d(np.arange(affinity.shape[0]), rows).astype(int),
-        unmatched_detections=np.setdiff1d(np.arange(affinity.shape[1]), cols).astype(int),
+        matches=np.array([(r, c) for c, r in pairs], dtype=int).reshape(-1, 2),
+        unmatched_tracks=np.array([i for i in range(n_tracks) if i not in matched_tracks], dtype=int),
+        unmatched_detections=np.array([j for j in range(n_detections) if j not in matched_detections], dtype=int),
     )

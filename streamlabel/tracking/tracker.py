@@ -10,26 +10,34 @@ never reused while it lives, and restart at 1 after ``reset()``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import supervision as sv
 
 from streamlabel.tracking.association import associate
-from streamlabel.tracking.kalman import BoxKalman
+from streamlabel.tracking.kalman import BoxKalman, xyxy_to_z, z_to_xyxy
+
+if TYPE_CHECKING:
+    from streamlabel.config.tracking import TrackingConfig
 
 logger = logging.getLogger(__name__)
 
 UNCONFIRMED = -1
 SMOOTHED_KEY = "smoothed_xyxy"
+# Optional input column: side (pixels) of the object that carries each detection (see ``BoxKalman.motion_side``).
+MOTION_SIDE_KEY = "motion_side"
 FIRST_ID = 1
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Tracker thresholds (to move into the YAML ``tracking`` section).
+    """Tracker thresholds: the tracker's share of the YAML ``tracking`` section (``from_config``).
 
     Attributes:
         max_age_s: seconds a confirmed track lives without a match. Raising it bridges longer occlusions and
@@ -46,11 +54,16 @@ class TrackerConfig:
     """
 
     max_age_s: float = 2.0
-    min_hits: int = 3
+    min_hits: int = 2
     iou_threshold: float = 0.3
     centre_distance: float = 1.0
     process_noise: float = 1.0
     measurement_noise: float = 1.0
+
+    @classmethod
+    def from_config(cls, cfg: TrackingConfig) -> TrackerConfig:
+        """The tracker's thresholds from the validated ``tracking`` config section."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
 
     def __post_init__(self) -> None:
         checks = {
@@ -94,40 +107,83 @@ class Tracker:
         self._next_id = FIRST_ID
         self._last_t: float | None = None
 
-    def reset(self) -> None:
-        """Forget every track and restart ids at 1 (for a new clip or a stream that reconnected)."""
+    def reset(self, restart_ids: bool = True) -> None:
+        """Forget every track and the time (for a new clip or a stream that reconnected).
+
+        Args:
+            restart_ids: restart ids at 1; False keeps counting, so ids stay unique for the tracker's life.
+        """
         self._tracks = []
-        self._next_id = FIRST_ID
+        if restart_ids:
+            self._next_id = FIRST_ID
         self._last_t = None
 
-    def update(self, detections: sv.Detections, t: float) -> sv.Detections:
-        """Track one frame's detections at time ``t`` (seconds, not before the previous frame); see the class doc."""
+    def update(
+        self, detections: sv.Detections, t: float, hints: Mapping[int, np.ndarray] | None = None
+    ) -> sv.Detections:
+        """Track one frame's detections at time ``t`` (seconds, not before the previous frame); see the class doc.
+
+        Args:
+            detections: this frame's boxes.
+            t: the frame's time stamp in seconds.
+            hints: track id -> xyxy box to match that confirmed track at, instead of its Kalman prediction (a part
+                carried along by its animal); the filters themselves are unchanged.
+        """
         self._check_time(t)
         self._last_t = float(t)
         cfg = self.config
-        predicted = np.array([track.kalman.predict(t) for track in self._tracks]).reshape(-1, 4)
+        for track in self._tracks:
+            track.kalman.advance(t)
+        predicted = self._boxes(self._tracks)
+        if hints:
+            for i, track in enumerate(self._tracks):
+                if track.confirmed and track.track_id in hints:
+                    predicted[i] = hints[track.track_id]
         classes = detections.class_id
         track_classes = np.array([track.class_id for track in self._tracks]) if classes is not None else None
         result = associate(predicted, detections.xyxy, cfg.iou_threshold, cfg.centre_distance, track_classes, classes)
 
         ids = np.full(len(detections), UNCONFIRMED, dtype=int)
         smoothed = np.asarray(detections.xyxy, dtype=np.float32).reshape(-1, 4).copy()
-        for track_index, det_index in result.matches:
-            track = self._tracks[track_index]
-            smoothed[det_index] = track.kalman.update(detections.xyxy[det_index])
+        measured = xyxy_to_z(detections.xyxy)
+        sides = detections.data.get(MOTION_SIDE_KEY)
+        matched = [self._tracks[i] for i in result.matches[:, 0].tolist()]
+        for track, det_index in zip(matched, result.matches[:, 1].tolist(), strict=True):
+            track.kalman.correct(measured[det_index])
+            if sides is not None:
+                track.kalman.motion_side = float(sides[det_index])
             track.hits += 1
             track.last_seen_t = float(t)
             self._confirm(track)
             ids[det_index] = track.track_id
+        if matched:
+            smoothed[result.matches[:, 1]] = self._boxes(matched)
 
-        survivors = [self._tracks[i] for i in np.unique(result.matches[:, 0])]
-        survivors += [self._tracks[i] for i in result.unmatched_tracks if self._alive(self._tracks[i], t)]
-        for det_index in result.unmatched_detections:
+        survivors = list(matched)
+        survivors += [self._tracks[i] for i in result.unmatched_tracks.tolist() if self._alive(self._tracks[i], t)]
+        for det_index in result.unmatched_detections.tolist():
             track = self._start(detections, int(det_index), t)
+            if sides is not None:
+                track.kalman.motion_side = float(sides[det_index])
             ids[det_index] = track.track_id
             survivors.append(track)
         self._tracks = survivors
-        return dataclasses.replace(detections, tracker_id=ids, data={**detections.data, SMOOTHED_KEY: smoothed})
+        # A shallow copy, not dataclasses.replace: Detections re-validates every field on construction (per frame).
+        out = copy.copy(detections)
+        out.tracker_id, out.data = ids, {**detections.data, SMOOTHED_KEY: smoothed}
+        return out
+
+    def active_ids(self) -> set[int]:
+        """Ids of the confirmed tracks the tracker still holds (a track is dropped at the first ``update`` after
+        it went ``max_age_s`` without a match)."""
+        return {track.track_id for track in self._tracks if track.confirmed}
+
+    @staticmethod
+    def _boxes(tracks: list[_Track]) -> np.ndarray:
+        """Current xyxy boxes ``(N, 4)`` of ``tracks``, converted in one call."""
+        if not tracks:
+            return np.zeros((0, 4))
+        return z_to_xyxy(np.array([track.kalman.state for track in tracks]))
 
     def predict(self, t: float) -> np.ndarray:
         """Predicted xyxy boxes ``(M, 4)`` float32 at time ``t`` of the confirmed tracks still alive then.

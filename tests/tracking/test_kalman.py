@@ -75,3 +75,36 @@ def test_shrinking_box_never_gets_a_negative_area() -> None:
         kalman.update(np.array([0.0, 0.0, side, side]))
     box = kalman.peek(100.0)
     assert box[2] >= box[0] and box[3] >= box[1]
+
+
+def test_diagonal_innovation_inverse_matches_the_general_inverse() -> None:
+    """x, y, s and r never mix, so the diagonal inverse gives exactly what numpy's inverse gives."""
+    fast = BoxKalman(np.array([0.0, 0.0, 30.0, 20.0]), 0.0, NOISE, NOISE)
+    general = BoxKalman(np.array([0.0, 0.0, 30.0, 20.0]), 0.0, NOISE, NOISE)
+    general._kf.inv = np.linalg.inv
+    rng = np.random.default_rng(0)
+    for i in range(1, 20):
+        box = np.array([3.0 * i, 1.0 * i, 30.0 + 3.0 * i, 20.0 + i]) + rng.normal(0, 1, 4)
+        for kalman in (fast, general):
+            kalman.predict(i * 0.2)
+            kalman.update(box)
+    np.testing.assert_allclose(fast.box, general.box, rtol=1e-9)
+    np.testing.assert_allclose(fast._kf.P, general._kf.P, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("side", [8.0, 200.0])
+def test_smoothing_is_the_same_at_every_scale(side: float) -> None:
+    """Noise relative to the box: a still box jittering by 5% of its side is smoothed alike whatever its size."""
+    rng = np.random.default_rng(1)
+    truth = np.array([50.0, 50.0, 50.0 + side, 50.0 + side])
+    kalman, raw, smoothed = None, [], []
+    for i in range(200):
+        box = truth + rng.normal(0, 0.05 * side, 4)
+        if kalman is None:
+            kalman = BoxKalman(box, 0.0, NOISE, NOISE)
+            continue
+        kalman.predict(i * 0.1)
+        smoothed.append(kalman.update(box) - truth)
+        raw.append(box - truth)
+    ratio = np.sqrt(np.mean(np.square(smoothed[20:]))) / np.sqrt(np.mean(np.square(raw[20:])))
+    assert 0.2 < ratio < 0.6

@@ -160,3 +160,47 @@ def test_config_rejects_out_of_range_values(bad: dict) -> None:
     name = next(iter(bad))
     with pytest.raises(ValueError, match=f"tracking.{name}"):
         TrackerConfig(**bad)
+
+
+def test_reset_can_keep_ids_counting() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    _run(tracker, [[STILL]], start_t=10.0)
+    tracker.reset(restart_ids=False)
+    assert tracker.active_ids() == set()
+    assert tracker.update(_detections([STILL]), 0.0).tracker_id.tolist() == [2]
+
+
+def test_active_ids_drop_a_track_after_max_age_s() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, max_age_s=1.0))
+    far = [300.0, 300.0, 340.0, 330.0]
+    _run(tracker, [[STILL, far], [STILL], [STILL]])  # far is last seen at 0 s; the update at 1.0 s still keeps it
+    assert tracker.active_ids() == {1, 2}
+    tracker.update(_detections([STILL]), 1.5)
+    assert tracker.active_ids() == {1}
+
+
+def test_config_comes_from_the_tracking_section() -> None:
+    from streamlabel.config.tracking import TrackingConfig
+
+    section = TrackingConfig(max_age_s=3.0, min_hits=4, iou_threshold=0.4, centre_distance=0.5)
+    config = TrackerConfig.from_config(section)
+    assert (config.max_age_s, config.min_hits, config.iou_threshold, config.centre_distance) == (3.0, 4, 0.4, 0.5)
+    assert config.process_noise == section.process_noise and config.measurement_noise == section.measurement_noise
+
+
+def test_a_part_that_moves_with_its_animal_follows_it_when_motion_side_is_given() -> None:
+    """An 8 px eye on a dog that starts running: with the dog's side as motion scale the eye track keeps up."""
+    eye = np.array([100.0, 100.0, 108.0, 108.0])
+
+    def lag(motion_side: float | None) -> float:
+        tracker = Tracker(TrackerConfig(min_hits=1))
+        for i in range(12):
+            x = 0.0 if i < 6 else 0.5 * (i - 5) ** 2  # still, then accelerating at 50 px/s²
+            det = _detections([(eye + np.array([x, 0, x, 0])).tolist()])
+            if motion_side is not None:
+                det.data["motion_side"] = np.array([motion_side])
+            out = tracker.update(det, i * 0.1)
+            assert out.tracker_id.tolist() == [1]
+        return float(abs(out.data[SMOOTHED_KEY][0][0] - (eye[0] + x)))
+
+    assert lag(100.0) < lag(None) / 2
