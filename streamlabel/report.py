@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -89,3 +90,65 @@ def print_summary(stats: RunStats, times: object, root: Path, console: Console) 
             table.add_row(f"stream {name}", f"[red]ended with an error: {error}[/]")
     table.add_row("store", str(root))
     console.print(table)
+
+
+def _size(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+STATUS_STYLE = {"online": "green", "reconnecting": "yellow", "starting": "yellow", "offline": "red", "finished": "blue"}
+
+
+def print_status(state: dict[str, Any], console: Console) -> None:
+    """The running daemon's state (``streamlabel status``): health, streams, stages, labels, outbox."""
+    health = "[green]healthy[/]" if state.get("healthy") else "[red]unhealthy[/]"
+    head = Table(title=f"streamlabel {state.get('version', '')} (pid {state.get('pid')})", show_header=False)
+    head.add_row("health", f"{health}  (labeler ticked {state.get('tick_age_s', 0):.1f} s ago)")
+    if state.get("stopping"):
+        head.add_row("state", "[yellow]stopping[/]")
+    head.add_row("uptime", f"{state.get('uptime_s', 0):.0f} s")
+    head.add_row("config", str(state.get("config")))
+    head.add_row("store", f"{state.get('store')}  ({_size(state.get('store_bytes'))})")
+    head.add_row("frames labeled / stored", f"{state.get('frames_labeled', 0)} / {state.get('frames_stored', 0)}")
+    labels = state.get("labels", {})
+    head.add_row("labels", "  ".join(f"{k} {labels.get(k, 0)}" for k in ("accepted", "review", "rejected", "pending")))
+    sink = "connected" if state.get("sink_connected") else "[red]not connected[/]"
+    head.add_row("events", f"outbox depth {state.get('outbox_depth', '-')}, sink {sink}")
+    reloads = state.get("reloads", {})
+    head.add_row("reloads", f"applied {reloads.get('applied', 0)}, rejected {reloads.get('rejected', 0)}")
+    if state.get("needs_restart"):
+        head.add_row("restart needed for", f"[yellow]{', '.join(state['needs_restart'])}[/]")
+    console.print(head)
+
+    streams = Table(title="streams")
+    for col in ("stream", "status", "fps", "sampled", "dropped", "reconnects", "restarts", "source"):
+        streams.add_column(col, justify="right" if col not in ("stream", "status", "source") else "left")
+    for name, s in sorted(state.get("streams", {}).items()):
+        st = s.get("status", "?")
+        detail = f" ({s['detail']})" if s.get("detail") else ""
+        streams.add_row(
+            name,
+            f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]{detail}",
+            f"{s.get('fps', 0):.2f}",
+            str(s.get("sampled", 0)),
+            str(s.get("dropped", 0)),
+            str(s.get("reconnects", 0)),
+            str(s.get("restarts", 0)),
+            str(s.get("url", "")),
+        )
+    console.print(streams)
+
+    if state.get("stages"):
+        stages = Table(title="stages")
+        for col in ("stage", "items", "ms/item"):
+            stages.add_column(col, justify="left" if col == "stage" else "right")
+        for stage, t in state["stages"].items():
+            n = t.get("items", 0)
+            stages.add_row(stage, str(n), f"{1000 * t['seconds'] / n:.1f}" if n else "-")
+        console.print(stages)

@@ -45,3 +45,22 @@ class DaemonConfig(_Model):
         5, ge=0, description="Crash-loop guard: restarts of one stream within restart_window_s before it is stopped."
     )
     restart_window_s: float = Field(300.0, gt=0, description="Window of the crash-loop guard, in seconds.")
+    restart_backoff_s: float = Field(
+        1.0,
+        ge=0,
+        description="Wait before restarting a crashed stream, doubled with every restart inside the window (capped "
+        "at 60 s). Higher spares a failing camera; lower recovers sooner.",
+    )
+    health_max_age_s: float = Field(
+        120.0,
+        gt=0,
+        description="/healthz answers 503 when the labeler loop has not ticked for this long. Must exceed the "
+        "slowest batch (model warm-up on the first one included).",
+    )
+    clip_buffer_s: float = Field(
+        20.0,
+        ge=0,
+        description="Seconds of sampled frames kept per live stream to encode clips from (file streams are "
+        "remuxed and need none). Memory is about fps × this × frame size per stream; a longer segment's clip "
+        "starts at the oldest kept frame. 0 turns clips of live streams off.",
+    )

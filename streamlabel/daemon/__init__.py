@@ -1,4 +1,7 @@
-"""The service side: the runner that wires streams, labeler and store, and signal handling."""
+"""The service side: the runner (streams → labeler → store), supervision, reload, sd_notify, metrics and status.
+
+``daemon.service.Daemon`` is ``streamlabel run``; it is imported from there (it pulls in the event sinks).
+"""
 
 from streamlabel.daemon.runner import Runner, RunStats
 

@@ -1,29 +1,43 @@
-"""Runner: stream readers → batched Labeler → store, until the streams end or a stop is asked for.
+"""Runner: supervised stream readers → batched Labeler → store, until the streams end or a stop is asked for.
 
-``streamlabel label`` runs it until every file is read; ``streamlabel run`` until SIGINT/SIGTERM.
+``streamlabel label`` runs it until every file is read; ``streamlabel run`` (through ``daemon.service.Daemon``)
+until SIGINT/SIGTERM, with crashed streams restarted and streams added or removed by a reload.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import threading
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from streamlabel import __version__
 from streamlabel.config import Config
+from streamlabel.daemon.clips import ClipCutter
+from streamlabel.daemon.supervisor import Slot, Supervisor
 from streamlabel.frames import Frame, FrameResult
 from streamlabel.pipeline import Labeler, Stages
+from streamlabel.redaction import redact
 from streamlabel.store.dataset import DatasetStore, StoredFrame
 from streamlabel.streams import QueueItem, StreamEnd, StreamReader, StreamStatus
+
+if TYPE_CHECKING:
+    from streamlabel.daemon.metrics import DaemonMetrics
 
 log = logging.getLogger(__name__)
 
 # How long the labeler waits to fill a batch before labeling what it has (seconds).
 BATCH_WAIT_S = 0.05
+# How long an idle labeler (no stream to read) sleeps between ticks (seconds); a new stream wakes it at once.
+IDLE_WAIT_S = 0.2
+# Stream states that go to the event sink ("starting" is internal: the next state follows within seconds).
+PUBLISHED_STATUSES = frozenset(
+    {StreamStatus.ONLINE, StreamStatus.RECONNECTING, StreamStatus.OFFLINE, StreamStatus.FINISHED}
+)
 
 
 @dataclass
@@ -37,6 +51,7 @@ class RunStats:
     stored: Counter[str] = field(default_factory=Counter)
     ended: dict[str, str | None] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    unlabeled: int = 0  # sampled frames still queued when the stop timeout ran out
 
     def add(self, result: FrameResult, stored: StoredFrame | None) -> None:
         self.frames += 1
@@ -52,11 +67,20 @@ class RunStats:
 
 
 class Runner:
-    """Wires readers, the labeler and the store for one config.
+    """Wires supervised readers, the labeler and the store for one config.
 
-    Frames of all streams share one bounded queue per stream; the labeler thread (the caller's thread in
-    ``run_until_done``) takes what is ready from every stream, up to ``models.batch_size`` frames, so frames of
-    different streams are batched together and frames of one stream stay in order.
+    Each stream has a bounded queue; the labeler loop (the caller's thread in ``run_until_done``) takes what is
+    ready from every stream, up to ``models.batch_size`` frames, so frames of different streams are batched
+    together and frames of one stream stay in order.
+
+    Args:
+        cfg: the configuration.
+        stages: the built stages.
+        store: the open dataset store.
+        on_result: called after every stored (or skipped) frame.
+        sink: the event sink (``streamlabel.events.open_sink``); woken after every store write.
+        metrics: the daemon's Prometheus metrics, or None.
+        service: run as the daemon: restart crashed streams and keep ticking while no stream is active.
     """
 
     def __init__(
@@ -65,74 +89,151 @@ class Runner:
         stages: Stages,
         store: DatasetStore,
         on_result: Callable[[FrameResult, StoredFrame | None], None] | None = None,
+        *,
+        sink: Any = None,
+        metrics: DaemonMetrics | None = None,
+        service: bool = False,
     ) -> None:
         self.cfg = cfg
         self.labeler = Labeler(cfg, stages)
+        self.stages = stages
         self.store = store
         self.stats = RunStats()
-        self.config_hash = cfg.digest()
+        self.sink = sink
+        self.metrics = metrics
+        self.service = service
+        self.tick = time.monotonic()
+        self.supervisor = Supervisor(cfg.daemon, on_status=self._status, restarts=service)
         self._on_result = on_result
-        self._stop = threading.Event()
-        self.readers: dict[str, StreamReader] = {
-            name: StreamReader(name, s, on_status=self._status) for name, s in cfg.streams.items() if s.enabled
-        }
-        store.manifest.record_run(
-            self.config_hash,
-            cfg.model_dump(mode="json", by_alias=True),
-            {"streamlabel": __version__, **stages.model_ids()},
+        self._stopping = False
+        self._drain_deadline: float | None = None
+        self._started = False
+        self._ended: list[str] = []  # streams whose end was taken from their queue, closed after the batch
+        self.clips = ClipCutter(store, cfg)
+        self.config_hash = self._record(cfg)
+
+    def _record(self, cfg: Config) -> str:
+        digest = cfg.digest()
+        self.store.manifest.record_run(
+            digest, cfg.model_dump(mode="json", by_alias=True), {"streamlabel": __version__, **self.stages.model_ids()}
         )
+        return digest
+
+    @property
+    def readers(self) -> dict[str, StreamReader]:
+        """The current reader of every running stream."""
+        return {s.name: s.reader for s in self.supervisor.slots() if s.reader is not None}
 
     def _status(self, stream: str, status: StreamStatus, detail: str) -> None:
-        # The seam for MQTT status events and metrics (issues 6 and 7).
         log.debug("status %s %s %s", stream, status, detail)
+        if self.sink is not None and status in PUBLISHED_STATUSES:
+            self.sink.stream_status(stream, str(status), redact(detail))
 
-    def stop(self) -> None:
-        """Ask every reader to stop; the labeler finishes the frames already queued."""
-        self._stop.set()
-        for reader in self.readers.values():
-            reader.stop()
+    def start(self) -> None:
+        """Start a reader for every enabled stream (``run_until_done`` does it when not done before)."""
+        if self._started:
+            return
+        self._started = True
+        for name, s in self.cfg.streams.items():
+            if s.enabled:
+                self.supervisor.add(name, s)
+
+    def reconfigure(self, cfg: Config, added: dict[str, Any], removed: list[str], changed: dict[str, Any]) -> None:
+        """Switch to ``cfg`` (same models and target) and start, stop or restart the streams named."""
+        self.config_hash = self._record(cfg)
+        self.cfg = cfg
+        for name in removed:
+            self.supervisor.remove(name)
+        for name, s in changed.items():
+            self.supervisor.replace(name, s)
+        for name, s in added.items():
+            self.supervisor.add(name, s)
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Stop every reader; the labeler labels the frames already queued for up to ``timeout_s``, then ends."""
+        if self._stopping:
+            return
+        self._stopping = True
+        wait_s = timeout_s if timeout_s is not None else self.cfg.daemon.stop_timeout_s
+        self._drain_deadline = time.monotonic() + wait_s
+        self.supervisor.stop_all()
+        self.supervisor.changed.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def drain_deadline(self) -> float | None:
+        """``time.monotonic()`` by which the drain ends (None until ``stop()``)."""
+        return self._drain_deadline
 
     def run_until_done(self) -> RunStats:
-        """Label until every stream has ended (files) or ``stop()`` was called, then return the counts."""
-        for reader in self.readers.values():
-            reader.start()
-        active = set(self.readers)
-        while active:
-            batch = self._collect(active)
+        """Label until every stream has ended (``label``) or ``stop()`` was called, then return the counts."""
+        self.start()
+        while True:
+            self.tick = time.monotonic()
+            self.supervisor.poll()
+            slots = self.supervisor.active()
+            if self._drain_deadline is not None and self.tick >= self._drain_deadline:
+                self._abandon(slots)
+                break
+            if not slots:
+                if self._stopping or not self.service:
+                    break
+                self.supervisor.changed.wait(IDLE_WAIT_S)
+                self.supervisor.changed.clear()
+                continue
+            batch = self._collect(slots)
             if batch:
                 self._label(batch)
-        for reader in self.readers.values():
-            reader.join(timeout=self.cfg.daemon.stop_timeout_s)
+            self._close_ended()
+        self.supervisor.join(max(1.0, (self._drain_deadline or time.monotonic()) - time.monotonic()))
         return self.stats
 
-    def _collect(self, active: set[str]) -> list[Frame]:
+    def _abandon(self, slots: list[Slot]) -> None:
+        """The stop timeout ran out: count and drop the frames nobody will label."""
+        left = 0
+        for slot in slots:
+            while (item := self._get(slot.queue)) is not None:
+                left += isinstance(item, Frame)
+        self.stats.unlabeled += left
+        if left:
+            log.warning("stop timeout reached: %d sampled frame(s) were not labeled", left)
+
+    def _collect(self, slots: list[Slot]) -> list[Frame]:
         """Take up to batch_size frames from the active streams, round-robin, waiting briefly for a full batch."""
         batch: list[Frame] = []
         limit = self.cfg.models.batch_size
         deadline = time.monotonic() + BATCH_WAIT_S
+        active = list(slots)
         while active and len(batch) < limit:
             got = False
-            for name in list(active):
-                item = self._get(self.readers[name].queue)
+            for slot in list(active):
+                item = self._get(slot.queue)
                 if item is None:
                     continue
                 got = True
                 if isinstance(item, StreamEnd):
-                    active.discard(name)
-                    self.stats.ended[name] = item.error
+                    active.remove(slot)
+                    self._ended.append(slot.name)
+                    self.supervisor.ended(slot, item)
+                    if not slot.active:
+                        self.stats.ended[slot.name] = item.error
                 else:
                     batch.append(item)
                 if len(batch) >= limit:
                     break
-            if not got:
-                if batch and time.monotonic() >= deadline:
+            if got:
+                continue
+            if batch:
+                if time.monotonic() >= deadline:
                     break
-                if not batch:
-                    deadline = time.monotonic() + BATCH_WAIT_S
-                if batch:
-                    time.sleep(0.005)
-                else:
-                    self._wait_any(active)
+                time.sleep(0.005)
+            else:
+                if not self._wait_any(active):
+                    break  # nothing arrived: give the loop a tick
+                deadline = time.monotonic() + BATCH_WAIT_S
         return batch
 
     @staticmethod
@@ -142,15 +243,59 @@ class Runner:
         except queue.Empty:
             return None
 
-    def _wait_any(self, active: set[str]) -> None:
+    def _wait_any(self, active: list[Slot]) -> bool:
         """Block briefly until some stream has an item (polling with a short deadline; queues have no select)."""
         end = time.monotonic() + 0.1
-        while time.monotonic() < end and not any(not self.readers[n].queue.empty() for n in active):
+        while time.monotonic() < end:
+            if any(not s.queue.empty() for s in active):
+                return True
             time.sleep(0.002)
+        return False
 
     def _label(self, batch: list[Frame]) -> None:
-        for result in self.labeler.label(batch):
-            stored = self.store.write(result, self.config_hash)
+        before = {k: (self.labeler.times.seconds[k], self.labeler.times.items[k]) for k in self.labeler.times.seconds}
+        results = self.labeler.label(batch)
+        if self.metrics is not None:
+            self.metrics.observe_batch(self._deltas(before))
+        for result in results:
+            try:
+                stored = self.store.write(result, self.config_hash)
+            except sqlite3.IntegrityError as exc:  # a frame id seen before (a file re-read): skip it, keep going
+                log.error("frame %s not stored: %s", result.frame.frame_id, exc)
+                if self.metrics is not None:
+                    self.metrics.store_errors.inc()
+                continue
+            if stored is not None and self.sink is not None:
+                self.sink.wake()
             self.stats.add(result, stored)
+            if self.metrics is not None:
+                self.metrics.observe_result(result, stored)
             if self._on_result is not None:
                 self._on_result(result, stored)
+        urls = {s.name: s.cfg.url for s in self.supervisor.slots()}
+        for frame in batch:
+            if frame.stream in urls:
+                self.clips.remember(frame, urls[frame.stream])
+        self._cut(self.labeler.finished_segments())
+
+    def _close_ended(self) -> None:
+        """Close the tracks of streams that ended (after their last frames were labeled) and cut their clips."""
+        while self._ended:
+            name = self._ended.pop(0)
+            self._cut(self.labeler.end_stream(name))
+            self.clips.forget(name)
+
+    def _cut(self, segments: list[Any]) -> None:
+        written = self.clips.cut(segments) if segments else 0
+        if written and self.metrics is not None:
+            self.metrics.clips.inc(written)
+
+    def _deltas(self, before: dict[str, tuple[float, int]]) -> dict[str, tuple[float, int]]:
+        """Seconds and items per stage spent on the last batch."""
+        out = {}
+        for stage, seconds in self.labeler.times.seconds.items():
+            s0, n0 = before.get(stage, (0.0, 0))
+            n = self.labeler.times.items[stage] - n0
+            if seconds > s0 or n > 0:
+                out[stage] = (seconds - s0, n)
+        return out
