@@ -20,6 +20,7 @@ from typing import Any
 
 from streamlabel import __version__
 from streamlabel.config import Config, StreamConfig
+from streamlabel.daemon.housekeeping import Housekeeper
 from streamlabel.daemon.metrics import DaemonMetrics, MetricsServer, StoreSizer
 from streamlabel.daemon.notify import Notifier
 from streamlabel.daemon.reload import load_for_reload
@@ -74,6 +75,7 @@ class Daemon:
         self.metrics = DaemonMetrics()
         self.runner = Runner(cfg, stages, store, sink=self.sink, metrics=self.metrics, service=True)
         self.sizer = StoreSizer(store.root)
+        self.housekeeper = Housekeeper(cfg, store, stages.validator, on_change=self.sink.wake)
         self.metrics.bind(self._metric_state)
         self.server: MetricsServer | None = None
         if cfg.daemon.metrics_address:
@@ -128,6 +130,7 @@ class Daemon:
         """Serve until a stop is asked for; returns the exit status (0 after a clean drain)."""
         self.sink.start()
         self.sizer.start()
+        self.housekeeper.start()
         if self.server is not None:
             self.server.start()
         self.runner.start()
@@ -198,6 +201,7 @@ class Daemon:
         for name in self._stopped_streams:  # retained states must not say online after the daemon left
             self.sink.stream_status(name, str(StreamStatus.OFFLINE), "daemon stopped")
         deadline = (self.runner.drain_deadline or time.monotonic()) + STOP_GRACE_S
+        self.housekeeper.stop()
         self.sink.stop(max(1.0, deadline - time.monotonic()))
         if self.server is not None:
             self.server.stop()

@@ -20,6 +20,7 @@ from typing import Any
 from streamlabel.config import DaemonConfig, StreamConfig
 from streamlabel.redaction import redact
 from streamlabel.streams import QueueItem, StreamEnd, StreamReader, StreamStatus
+from streamlabel.streams.clock import StreamClock
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ class Supervisor:
         self._on_status = on_status
         self._slots: dict[str, Slot] = {}
         self._seq: dict[str, int] = {}  # next sampled index per stream name: frame ids stay unique over restarts
+        self._clocks: dict[str, StreamClock] = {}  # per stream: pts stays monotonic over restarts
         self._lock = threading.RLock()
         self._stopping = False
         self.changed = threading.Event()  # set when a stream was added or restarted, to wake an idle labeler
@@ -220,6 +222,7 @@ class Supervisor:
             reader = slot.reader
             if reader is not None:
                 self._seq[slot.name] = slot.sampled_done = reader.sampled
+                self._clocks[slot.name] = reader.clock
                 slot.dropped_base += reader.dropped
                 slot.reconnects_base += reader.reconnects
                 slot.reader = None
@@ -277,6 +280,8 @@ class Supervisor:
             slot.name, slot.cfg, out=slot.queue, on_status=lambda _n, st, d: self._reader_status(slot, reader, st, d)
         )
         reader.sampled = self._seq.get(slot.name, 0)
+        if slot.name in self._clocks:
+            reader.clock = self._clocks[slot.name]
         slot.reader, slot.active = reader, True
         self._set_status(slot, StreamStatus.STARTING, "")
         reader.start()

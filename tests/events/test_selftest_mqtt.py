@@ -38,8 +38,8 @@ def test_selftest_publishes_its_events(tmp_path: Path, mosquitto: Mosquitto) -> 
         assert sub.wait_for(lambda m: len(m) >= int(total))
     finally:
         sub.close()
-    events = sub.events("/label") + sub.events("/review") + sub.events("/rejected")
-    assert len({e["id"] for e in events}) == int(total)
+    events = sub.events("/label") + sub.events("/review") + sub.events("/rejected") + sub.events("/clip")
+    assert len({e["id"] for e in events}) == int(total)  # every outbox row, clips of finished tracks included
     assert sub.payloads("streamlabel/available")[-1] == b"offline"
     assert [e["status"] for e in sub.events("selftest/status")] == ["online", "finished"]
 
