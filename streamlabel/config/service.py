@@ -24,7 +24,10 @@ class StoreConfig(_Model):
         "the oldest clips and labels whose events were delivered. Unset: no size limit.",
     )
     max_age_days: float | None = Field(
-        None, gt=0, description="Prune review, rejected and pending-free artefacts older than this. Unset: keep all."
+        None,
+        gt=0,
+        description="Prune artefacts older than this many days (review, rejected, clips, dataset frames whose events "
+        "were delivered; never pending frames or undelivered events). Unset: keep all.",
     )
     clips: bool = Field(True, description="Cut an MP4 clip (with a JSON sidecar) for every finished track segment.")
 
