@@ -106,12 +106,7 @@ class OllamaValidator(_ChatValidator):
             info = self._client.show(self.cfg.model)
         except ollama.ResponseError as exc:
             if exc.status_code == _NOT_FOUND:
-                raise ModelUnavailableError(
-                    "validate",
-                    self.cfg.model,
-                    f"the Ollama server at {self._host}",
-                    f"{exc.error}; run `ollama pull {self.cfg.model}` on that server",
-                ) from None
+                raise self._not_on_server(exc.error) from None
             logger.warning("Ollama at %s answered the start-up probe with %s: %s", self._host, exc.status_code, exc)
             return False
         except Exception as exc:
@@ -166,6 +161,14 @@ class OllamaValidator(_ChatValidator):
             "the candidates stay pending"
         )
 
+    def _not_on_server(self, error: str) -> ModelUnavailableError:
+        return ModelUnavailableError(
+            "validate",
+            self.cfg.model,
+            f"the Ollama server at {self._host}",
+            f"{error}; run `ollama pull {self.cfg.model}` on that server",
+        )
+
     def _raise_unless_retryable(self, exc: Exception) -> None:
         """Re-raise what retrying cannot fix; return for connection trouble and server-side errors."""
         import httpx
@@ -176,12 +179,7 @@ class OllamaValidator(_ChatValidator):
         if isinstance(exc, ollama.ResponseError):
             status = exc.status_code
             if status == _NOT_FOUND:
-                raise ModelUnavailableError(
-                    "validate",
-                    self.cfg.model,
-                    f"the Ollama server at {self._host}",
-                    f"{exc.error}; run `ollama pull {self.cfg.model}` on that server",
-                ) from None
+                raise self._not_on_server(exc.error) from None
             if status >= _SERVER_ERROR or status in (_TOO_MANY_REQUESTS, -1):
                 return
             raise ValidatorUnavailableError(

@@ -241,20 +241,25 @@ class DatasetStore:
             "track_id": None if parts.tracker_id is None else int(parts.tracker_id[j]),
         }
         if verdict is not None:
-            row |= {
-                "verdict_passed": int(verdict.passed),
-                "verdict_confidence": verdict.confidence,
-                "verdict_source": verdict.confidence_source,
-                "verdict_checks": json.dumps(verdict.checks),
-                "verdict_reason": verdict.reason,
-                "verdict_model": verdict.model,
-                "verdict_raw": verdict.raw,
-                "verdict_reused": int(verdict.reused),
-            }
+            row |= verdict_columns(verdict)
         return row
 
     def close(self) -> None:
         self.manifest.close()
+
+
+def verdict_columns(verdict: Verdict) -> dict[str, Any]:
+    """The ``verdict_*`` columns of a label row."""
+    return {
+        "verdict_passed": int(verdict.passed),
+        "verdict_confidence": verdict.confidence,
+        "verdict_source": verdict.confidence_source,
+        "verdict_checks": json.dumps(verdict.checks),
+        "verdict_reason": verdict.reason,
+        "verdict_model": verdict.model,
+        "verdict_raw": verdict.raw,
+        "verdict_reused": int(verdict.reused),
+    }
 
 
 def _opt_float(values: Any, j: int) -> float | None:

@@ -26,9 +26,10 @@ import supervision as sv
 from streamlabel.events.frames import frame_events
 from streamlabel.events.outbox import enqueue_event
 from streamlabel.frames import LabelStatus, verdict_status
-from streamlabel.stages.base import Candidate, ModelUnavailableError, Validator, ValidatorUnavailableError, Verdict
+from streamlabel.stages.base import Candidate, ModelUnavailableError, Validator, ValidatorUnavailableError
 from streamlabel.stages.polygon import polygon_to_mask, polygon_to_yolo_line
-from streamlabel.store.dataset import SPLIT_ROOTS, DatasetStore, atomic_write, frame_split
+from streamlabel.store.dataset import SPLIT_ROOTS, DatasetStore, atomic_write, frame_split, verdict_columns
+from streamlabel.store.manifest import _LABEL_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class PendingRetry:
         verdicts = self.validator.validate([self._candidate(image, frame, labels[i]) for i in todo])
         for i, verdict in zip(todo, verdicts, strict=True):
             labels[i] = (
-                labels[i] | _verdict_columns(verdict) | {"status": str(verdict_status(verdict, self.review_threshold))}
+                labels[i] | verdict_columns(verdict) | {"status": str(verdict_status(verdict, self.review_threshold))}
             )
         self._move(frame, labels)
         report.judged += 1
@@ -183,31 +184,8 @@ class PendingRetry:
                 (self.store.root / rel).unlink(missing_ok=True)
 
 
-_UPDATED = (
-    "status",
-    "idx",
-    "verdict_passed",
-    "verdict_confidence",
-    "verdict_source",
-    "verdict_checks",
-    "verdict_reason",
-    "verdict_model",
-    "verdict_raw",
-    "verdict_reused",
-)
-
-
-def _verdict_columns(verdict: Verdict) -> dict[str, Any]:
-    return {
-        "verdict_passed": int(verdict.passed),
-        "verdict_confidence": verdict.confidence,
-        "verdict_source": verdict.confidence_source,
-        "verdict_checks": json.dumps(verdict.checks),
-        "verdict_reason": verdict.reason,
-        "verdict_model": verdict.model,
-        "verdict_raw": verdict.raw,
-        "verdict_reused": int(verdict.reused),
-    }
+# Columns a retry changes: the status, the line in the label file, and the verdict.
+_UPDATED = ("status", "idx", *(c for c in _LABEL_COLUMNS if c.startswith("verdict_")))
 
 
 def _relpaths(frame: dict[str, Any], split: str) -> tuple[str, str]:
