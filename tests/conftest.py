@@ -9,6 +9,7 @@ import pytest
 
 from tests.fixtures.mosquitto import *  # noqa: F403  (fixtures listed in its __all__)
 from tests.fixtures.rtsp import *  # noqa: F403
+from tests.fixtures.silent import *  # noqa: F403
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")

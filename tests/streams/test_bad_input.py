@@ -4,11 +4,9 @@ a reconnect, never a hang or a crash. Every bad file is made here from a generat
 from __future__ import annotations
 
 import itertools
-import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -139,35 +137,6 @@ def test_non_utf8_metadata_is_replaced(tmp_path: Path, ext: str) -> None:
         assert "\ufffd" in container.metadata["title"]
         frames = list(iter_sampled("m", cfg.url, cfg, container))
     assert len(frames) == 5
-
-
-@pytest.fixture
-def silent_host() -> Iterator[int]:
-    """A TCP port whose listener accepts connections and never sends a byte (a host that never answers)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.settimeout(0.2)
-    accepted: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        while not done.is_set():
-            try:
-                accepted.append(sock.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, name="silent-host", daemon=True)
-    thread.start()
-    yield sock.getsockname()[1]
-    done.set()
-    thread.join(DEADLINE_S)
-    sock.close()
-    for conn in accepted:
-        conn.close()
 
 
 def watch(url: str, **overrides: object) -> tuple[StreamReader, list[tuple[float, StreamStatus, str]], threading.Event]:
