@@ -50,6 +50,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def split_relpaths(stream: str, day: str, frame_id: str, split: str) -> tuple[str, str]:
+    """Image and label paths of a frame in ``split``, relative to the store root (the layout of ARCHITECTURE.md)."""
+    sub = Path(SPLIT_ROOTS[split]) if SPLIT_ROOTS[split] else Path()
+    rel = Path(stream) / day / frame_id
+    return str(sub / "images" / rel.with_suffix(".jpg")), str(sub / "labels" / rel.with_suffix(".txt"))
+
+
 def frame_split(statuses: list[str]) -> str | None:
     """Where a frame goes, from its parts' statuses; None when nothing is kept.
 
@@ -146,9 +153,7 @@ class DatasetStore:
     def relpaths(self, result: FrameResult, split: str) -> tuple[str, str]:
         """Image and label paths of a frame, relative to the store root."""
         f = result.frame
-        sub = Path(SPLIT_ROOTS[split]) if SPLIT_ROOTS[split] else Path()
-        rel = Path(f.stream) / f"{f.time:%Y-%m-%d}" / f.frame_id
-        return str(sub / "images" / rel.with_suffix(".jpg")), str(sub / "labels" / rel.with_suffix(".txt"))
+        return split_relpaths(f.stream, f"{f.time:%Y-%m-%d}", f.frame_id, split)
 
     def write(self, result: FrameResult, config_hash: str) -> StoredFrame | None:
         """Store one frame's result: files first (atomically), then its manifest rows in one transaction."""

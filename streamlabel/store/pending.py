@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,14 @@ from streamlabel.events.outbox import enqueue_event
 from streamlabel.frames import LabelStatus, verdict_status
 from streamlabel.stages.base import Candidate, ModelUnavailableError, Validator, ValidatorUnavailableError
 from streamlabel.stages.polygon import polygon_to_mask, polygon_to_yolo_line
-from streamlabel.store.dataset import SPLIT_ROOTS, DatasetStore, atomic_write, frame_split, verdict_columns
+from streamlabel.store.dataset import (
+    SPLIT_ROOTS,
+    DatasetStore,
+    atomic_write,
+    frame_split,
+    split_relpaths,
+    verdict_columns,
+)
 from streamlabel.store.manifest import _LABEL_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -73,21 +80,6 @@ class PendingRetry:
                 break
         report.still_pending = self.pending_count()
         return report
-
-    def run(self, stop: threading.Event, interval_s: float = 30.0) -> None:
-        """Retry rounds until ``stop`` is set: right away while frames move, every ``interval_s`` otherwise."""
-        self.sweep()
-        while not stop.is_set():
-            report = self.retry_once()
-            if report.judged:
-                log.info(
-                    "judged %d pending frame(s): %s; %d still pending",
-                    report.judged,
-                    dict(report.moved),
-                    report.still_pending,
-                )
-            if report.unavailable or not report.judged:
-                stop.wait(interval_s)
 
     def sweep(self) -> list[str]:
         """Remove files under pending/ that no pending frame names (left by a crash after a commit)."""
@@ -163,7 +155,8 @@ class PendingRetry:
         keep = split is not None and (split != "rejected" or self.store.keep_rejected)
         image_rel = label_rel = None
         if keep:
-            image_rel, label_rel = _relpaths(frame, split)
+            day = datetime.fromisoformat(frame["time"]).strftime("%Y-%m-%d")
+            image_rel, label_rel = split_relpaths(frame["stream"], day, frame["frame_id"], split)
             atomic_write(self.store.root / image_rel, Path(self.store.root / frame["image"]).read_bytes())
             atomic_write(self.store.root / label_rel, ("\n".join(lines) + "\n" if lines else "").encode())
         frame |= {"split": split or "rejected", "image": image_rel, "label": label_rel}
@@ -186,13 +179,3 @@ class PendingRetry:
 
 # Columns a retry changes: the status, the line in the label file, and the verdict.
 _UPDATED = ("status", "idx", *(c for c in _LABEL_COLUMNS if c.startswith("verdict_")))
-
-
-def _relpaths(frame: dict[str, Any], split: str) -> tuple[str, str]:
-    """Image and label paths of a stored frame in ``split`` (the layout of DatasetStore.relpaths)."""
-    from datetime import datetime
-
-    sub = Path(SPLIT_ROOTS[split]) if SPLIT_ROOTS[split] else Path()
-    day = datetime.fromisoformat(frame["time"]).strftime("%Y-%m-%d")
-    rel = Path(frame["stream"]) / day / frame["frame_id"]
-    return str(sub / "images" / rel.with_suffix(".jpg")), str(sub / "labels" / rel.with_suffix(".txt"))
