@@ -3,8 +3,13 @@
 The production architectures (YOLO11m, Grounding DINO tiny, SAM2.1 Hiera tiny) are built from their configs with
 random weights, saved, and loaded back through the stages' real loading paths, so the figures are honest speeds of
 the real code without any download. Each stage gets fixed inputs, one dog per frame and two eyes per dog, so its
-time does not depend on what random weights happen to find. The VLM stage is not timed here yet: it is I/O to an
-Ollama server in production, and a 4B-class random model only makes sense on a GPU (see docs/performance.md).
+time does not depend on what random weights happen to find.
+
+The validate stage is timed on CUDA (or when asked) with a 4B-class random-weight VLM through the in-process
+``transformers`` backend: the figure is what one GPU spends per verdict. Production usually asks an Ollama server
+instead; that is I/O from the daemon's side and runs requests ``models.validate.concurrency`` at a time. The
+in-process backend generates one answer at a time, so its cost per candidate does not depend on the batch size and
+it is timed once, on one frame with two eyes, with answers of ``VLM_ANSWER_TOKENS`` tokens at most.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 import supervision as sv
 
 from streamlabel.config import Config
-from streamlabel.stages.base import Runtime, backend_factory
+from streamlabel.stages.base import Candidate, Runtime, backend_factory
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +34,12 @@ FRAME_W, FRAME_H = 1280, 720  # a typical pet-camera frame
 DOG_BOX = (380.0, 160.0, 900.0, 640.0)  # one dog per frame, in pixels
 EYE_BOXES = ((520.0, 260.0, 560.0, 290.0), (640.0, 262.0, 680.0, 292.0))  # two eyes inside it
 DEFAULT_BATCHES = (1, 4, 16)
+VLM_ANSWER_TOKENS = 128  # a verdict (observation, comparison, five checks, decision, confidence) is about 100 tokens
 ARCHITECTURES = {
     "detect": "yolo11m (random weights)",
     "ground": "grounding-dino-tiny (random weights)",
     "segment": "sam2.1-hiera-tiny (random weights)",
+    "validate": "llava: clip-vit-l/14-336 + phi-3-mini-sized decoder, 4.1B (random weights)",
 }
 
 
@@ -44,18 +51,26 @@ class FullSizeModels:
     grounding_dino: Path
     sam2_config: Path
     sam2_checkpoint: Path
+    vlm: Path | None = None  # a transformers image-text-to-text folder; None: validate is not timed
 
 
-def build_full_size(folder: Path, detector: str = "yolo11m") -> FullSizeModels:
-    """Build and save YOLO11m, Grounding DINO tiny and SAM2.1 Hiera tiny with random weights under ``folder``."""
+def build_full_size(folder: Path, detector: str = "yolo11m", vlm_runtime: Runtime | None = None) -> FullSizeModels:
+    """Build and save YOLO11m, Grounding DINO tiny and SAM2.1 Hiera tiny with random weights under ``folder``.
+
+    With ``vlm_runtime`` the 4B-class VLM is built too, on that device and in that dtype (8 GB in bfloat16).
+    """
     from streamlabel.tiny.gdino import build_random_grounding_dino
     from streamlabel.tiny.sam2 import build_random_sam2
+    from streamlabel.tiny.vlm import build_tiny_vlm
     from streamlabel.tiny.yolo import build_tiny_yolo
 
     yolo = build_tiny_yolo(folder / "yolo", arch=detector)
     gdino = build_random_grounding_dino(folder / "grounding-dino", full_size=True)
     sam_cfg, sam_ckpt = build_random_sam2(folder / "sam2", full_size=True)
-    return FullSizeModels(yolo, gdino, sam_cfg, sam_ckpt)
+    vlm = None
+    if vlm_runtime is not None:
+        vlm = build_tiny_vlm(folder / "vlm", full_size=True, device=vlm_runtime.device, dtype=vlm_runtime.dtype)
+    return FullSizeModels(yolo, gdino, sam_cfg, sam_ckpt, vlm)
 
 
 def bench_config(models: FullSizeModels, device: str, batch: int) -> Config:
@@ -109,6 +124,22 @@ def fixed_parts(n: int) -> list[sv.Detections]:
     return out
 
 
+def fixed_candidates(n: int) -> list[Candidate]:
+    """The eyes of ``n`` frames as validator candidates, each with an elliptic mask filling its box."""
+    import cv2
+
+    out = []
+    for image, parts in zip(synthetic_frames(n), fixed_parts(n), strict=True):
+        for row in range(len(parts)):
+            x1, y1, x2, y2 = (int(v) for v in parts.xyxy[row])
+            mask = np.zeros((1, FRAME_H, FRAME_W), np.uint8)
+            cv2.ellipse(mask[0], ((x1 + x2) // 2, (y1 + y2) // 2), ((x2 - x1) // 2, (y2 - y1) // 2), 0, 0, 360, 1, -1)
+            part = parts[row : row + 1]
+            part.mask = mask.astype(bool)
+            out.append(Candidate(image, part, np.array(DOG_BOX, np.float32), "dog", "eye"))
+    return out
+
+
 def _time_it(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> list[float]:
     fn()  # warm-up: lazy initialisation, cuDNN autotuning, allocator growth
     sync()
@@ -128,12 +159,15 @@ def bench_stages(
     folder: Path | None = None,
     progress: Callable[[str], None] | None = None,
     models: FullSizeModels | None = None,
+    vlm: bool | None = None,
 ) -> dict[str, Any]:
-    """Time detect, ground and segment at each batch size; return figures as one JSON-able dict.
+    """Time detect, ground and segment at each batch size, and validate once; return one JSON-able dict.
 
     ``frames_per_s`` of a stage is frames through that stage per second; ``pipeline_frames_per_s`` at a batch size is
-    frames through detect + ground + segment back to back (1 / the sum of the per-frame times). ``models``
-    replaces the full-size models (the tests pass tiny ones).
+    frames through detect + ground + segment back to back (1 / the sum of the per-frame times), and
+    ``with_validate_frames_per_s`` adds the validator's time per frame when it was timed. ``vlm`` builds and times
+    the 4B-class VLM (None: on CUDA only). ``models`` replaces the full-size models (the tests pass tiny ones, and
+    then validate is timed when ``models.vlm`` is set).
     """
     import tempfile
     import warnings
@@ -149,12 +183,14 @@ def bench_stages(
     say = progress or (lambda _msg: None)
     with tempfile.TemporaryDirectory(prefix="streamlabel-bench-models-") as tmp:
         if models is None:
-            say("building full-size random-weight models …")
-            models = build_full_size(Path(folder or tmp))
+            with_vlm = runtime.cuda if vlm is None else vlm
+            say("building full-size random-weight models" + (" (4B VLM included) …" if with_vlm else " …"))
+            models = build_full_size(Path(folder or tmp), vlm_runtime=runtime if with_vlm else None)
         rows: list[dict[str, Any]] = []
         for batch in batches:
             cfg = bench_config(models, runtime.device, batch)
             rows += _bench_batch(cfg, runtime, batch, repeats, sync, say)
+        validate = _bench_validate(models.vlm, runtime, repeats, sync, say) if models.vlm else None
     return {
         "device": runtime.device,
         "device_name": torch.cuda.get_device_name(0) if runtime.cuda else _cpu_name(),
@@ -163,7 +199,8 @@ def bench_stages(
         "architectures": ARCHITECTURES,
         "repeats": repeats,
         "stages": rows,
-        "pipeline": _pipeline_rows(rows),
+        "validate": validate,
+        "pipeline": _pipeline_rows(rows, validate),
     }
 
 
@@ -201,11 +238,54 @@ def _bench_batch(
     return rows
 
 
-def _pipeline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _bench_validate(
+    folder: Path, runtime: Runtime, repeats: int, sync: Callable[[], None], say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Verdicts for one frame's two eyes through the in-process transformers backend, ``repeats`` times."""
+    from streamlabel.config import TargetConfig, ValidateModelConfig
+    from streamlabel.stages.validate import TransformersValidator
+
+    say("validate: loading the VLM …")
+    cfg = ValidateModelConfig(kind="transformers", model=str(folder), max_new_tokens=VLM_ANSWER_TOKENS)
+    validator = TransformersValidator(cfg, TargetConfig(), runtime)
+    candidates = fixed_candidates(1)
+    say(f"validate: {len(candidates)} candidates …")
+    counts: list[int] = []
+
+    def judge() -> None:
+        start = validator.tokens_generated
+        validator.validate(candidates)
+        counts.append(validator.tokens_generated - start)
+
+    times = _time_it(judge, repeats, sync)
+    tokens = sum(counts[1:])  # the first call is _time_it's untimed warm-up
+    median = statistics.median(times)
+    total = sum(times)
+    return {
+        "stage": "validate",
+        "backend": "transformers",
+        "candidates_per_frame": len(candidates),
+        "max_new_tokens": VLM_ANSWER_TOKENS,
+        "latency_ms": round(1000 * median, 2),
+        "ms_per_frame": round(1000 * median, 2),
+        "ms_per_candidate": round(1000 * median / len(candidates), 2),
+        "frames_per_s": round(1 / median, 3),
+        "tokens_per_candidate": round(tokens / (repeats * len(candidates)), 1),
+        "tokens_per_s": round(tokens / total, 1) if total else None,
+    }
+
+
+def _pipeline_rows(rows: list[dict[str, Any]], validate: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     out = []
     for batch in sorted({r["batch"] for r in rows}):
         per_frame_s = sum(r["ms_per_frame"] for r in rows if r["batch"] == batch) / 1000
-        out.append({"batch": batch, "pipeline_frames_per_s": round(1 / per_frame_s, 2) if per_frame_s else None})
+        row: dict[str, Any] = {
+            "batch": batch,
+            "pipeline_frames_per_s": round(1 / per_frame_s, 2) if per_frame_s else None,
+        }
+        if validate is not None:
+            row["with_validate_frames_per_s"] = round(1 / (per_frame_s + validate["ms_per_frame"] / 1000), 3)
+        out.append(row)
     return out
 
 

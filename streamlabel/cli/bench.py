@@ -47,6 +47,14 @@ def bench_stages_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     batches: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,4,16",
     repeats: Annotated[int, typer.Option(min=1, help="Timed runs per stage and batch size (median is kept).")] = 3,
+    vlm: Annotated[
+        bool | None,
+        typer.Option(
+            "--vlm/--no-vlm",
+            help="Build and time the 4B-class VLM (8 GB in bfloat16). Default: on CUDA only.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Per-stage latency and throughput of full-size architectures with random weights (no download)."""
@@ -61,7 +69,7 @@ def bench_stages_cmd(
     if not sizes or min(sizes) < 1:
         raise typer.BadParameter("give at least one batch size >= 1", param_hint="--batches")
     with console.status("benchmarking stages …") as status:
-        result = bench_stages(device, sizes, repeats, progress=lambda msg: status.update(msg))
+        result = bench_stages(device, sizes, repeats, progress=lambda msg: status.update(msg), vlm=vlm)
     if as_json:
         print(json.dumps(result))
         return
@@ -78,6 +86,19 @@ def _print_stages(result: dict) -> None:
         figures = (f"{r['latency_ms']:.1f}", f"{r['ms_per_frame']:.1f}", f"{r['frames_per_s']:.2f}")
         table.add_row(r["stage"], str(r["batch"]), *figures)
     console.print(table)
+    v = result.get("validate")
+    if v:
+        console.print(
+            f"validate ({v['backend']}, {v['candidates_per_frame']} candidates per frame): "
+            f"{v['ms_per_candidate']:.0f} ms/candidate, {v['frames_per_s']} frames/s, "
+            f"{v['tokens_per_candidate']} tokens/candidate at {v['tokens_per_s']} tokens/s",
+            highlight=False,
+        )
+    else:
+        console.print("validate: not timed (the 4B-class VLM is timed on CUDA, or with --vlm)", highlight=False)
     for p in result["pipeline"]:
-        console.print(f"detect + ground + segment at batch {p['batch']}: {p['pipeline_frames_per_s']} frames/s")
+        line = f"detect + ground + segment at batch {p['batch']}: {p['pipeline_frames_per_s']} frames/s"
+        if "with_validate_frames_per_s" in p:
+            line += f"; with validate {p['with_validate_frames_per_s']} frames/s"
+        console.print(line, highlight=False)
     console.print(f"architectures: {', '.join(result['architectures'].values())}", highlight=False)

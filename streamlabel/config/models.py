@@ -85,7 +85,11 @@ class ModelsConfig(_Model):
 
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        "auto", description="Weights dtype for transformers and SAM2; 'auto' is bfloat16 on CUDA, float32 on CPU."
+        "auto",
+        description=(
+            "Weights dtype for transformers models and SAM2's autocast; 'auto' is bfloat16 on CUDA, float32 on CPU. "
+            "An explicit value applies on either."
+        ),
     )
     batch_size: int = Field(
         8, ge=1, description="Sampled frames labeled together (across streams). Larger uses the GPU better."

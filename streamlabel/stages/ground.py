@@ -193,7 +193,7 @@ def _load(model: str, runtime: Runtime) -> tuple[Any, Any]:
     else:
         looked = f"the Hugging Face cache {constants.HF_HUB_CACHE}"
         looked += " (offline: HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else " and huggingface.co"
-    dtype = runtime.torch_dtype() if runtime.cuda else "float32"
+    dtype = runtime.torch_dtype()  # 'auto' resolved to float32 on the CPU; an explicit dtype is kept there too
     try:
         processor = AutoProcessor.from_pretrained(model)
         net = AutoModelForZeroShotObjectDetection.from_pretrained(model, dtype=dtype)

@@ -85,12 +85,16 @@ class Sam2Segmenter:
         return masks, scores
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """Autocast to the runtime dtype on CUDA; nothing on the CPU (SAM2 runs float32 there)."""
+        """Autocast to the runtime dtype (SAM2's weights stay float32); nothing for float32.
+
+        'auto' is bfloat16 on CUDA and float32 on the CPU; an explicit bfloat16 also autocasts on the CPU, which
+        is how the tests exercise the reduced-precision path without a GPU.
+        """
         import torch
 
-        if not self.runtime.cuda or self.runtime.dtype == "float32":
+        if self.runtime.dtype == "float32":
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=self.runtime.torch_dtype())
+        return torch.autocast("cuda" if self.runtime.cuda else "cpu", dtype=self.runtime.torch_dtype())
 
     def _finish(self, parts: sv.Detections, masks: np.ndarray, scores: np.ndarray) -> sv.Detections:
         """Clean masks, make polygons, drop rows left without a usable mask."""

@@ -203,6 +203,8 @@ class TransformersValidator(_ChatValidator):
         super().__init__(cfg, target)
         self._runtime = runtime
         self._lock = threading.Lock()
+        self.tokens_generated = 0
+        """Answer tokens generated since start-up (the benchmark reads tokens per second from it)."""
         try:
             self._processor = AutoProcessor.from_pretrained(cfg.model)
             model = AutoModelForImageTextToText.from_pretrained(cfg.model, dtype=runtime.torch_dtype())
@@ -224,7 +226,8 @@ class TransformersValidator(_ChatValidator):
                 output_logits=True,
                 return_dict_in_generate=True,
             )
-        new_ids = out.sequences[0, inputs["input_ids"].shape[1] :].tolist()
+            new_ids = out.sequences[0, inputs["input_ids"].shape[1] :].tolist()
+            self.tokens_generated += len(new_ids)
         text = self._processor.decode(new_ids, skip_special_tokens=True)
         return text, self._token_logprobs(new_ids, out.logits)
 

@@ -243,7 +243,7 @@ class DatasetStore:
             "score": _opt_float(parts.confidence, j),
             "mask_score": _opt_float(parts.data.get("mask_score"), j),
             "polygon": json.dumps(np.round(poly, 6).tolist()),
-            "track_id": None if parts.tracker_id is None else int(parts.tracker_id[j]),
+            "track_id": _track_id(parts.tracker_id, j),
         }
         if verdict is not None:
             row |= verdict_columns(verdict)
@@ -269,3 +269,11 @@ def verdict_columns(verdict: Verdict) -> dict[str, Any]:
 
 def _opt_float(values: Any, j: int) -> float | None:
     return None if values is None else float(values[j])
+
+
+def _track_id(tracker_ids: np.ndarray | None, row: int) -> int | None:
+    """The part's track, or None without tracking or while its track is not confirmed (the tracker's -1)."""
+    if tracker_ids is None:
+        return None
+    value = int(tracker_ids[row])
+    return value if value >= 0 else None

@@ -1,26 +1,48 @@
-"""A tiny random-weight LLaVA-style vision-language model, for tests and offline smoke runs.
+"""Random-weight LLaVA-style vision-language models: a tiny one for tests, a 4B-class one for ``bench stages``.
 
-It has the layout of a real checkpoint (config, weights, tokenizer, image processor, chat template) and loads
-through ``AutoProcessor`` / ``AutoModelForImageTextToText.from_pretrained(folder)`` like production weights. Its
-answers are noise: it checks plumbing, never judgement.
+Both have the layout of a real checkpoint (config, weights, tokenizer, image processor, chat template) and load
+through ``AutoProcessor`` / ``AutoModelForImageTextToText.from_pretrained(folder)`` like production weights. Their
+answers are noise: the tiny one checks plumbing, the full-size one gives honest speed, neither judges.
+
+The full-size model is a CLIP ViT-L/14 at 336 px (576 image tokens per image) in front of a decoder with the
+dimensions of Phi-3-mini (3,072 wide, 32 layers, 32,064-token vocabulary): about 4.1 B parameters, the class of
+the small VLMs Ollama serves for this job (Gemma 3/4 4B, Qwen2.5-VL 3B).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from streamlabel.config import DEFAULT_CHECKS, CheckConfig
 from streamlabel.stages.prompting import build_prompt
 
 SEED = 0
-IMAGE_PX = 64  # side of the image the vision tower sees
-PATCH_PX = 16  # -> (64 / 16)^2 = 16 image tokens per image
-VOCAB_SIZE = 512
-HIDDEN = 32
-LAYERS = 2
-HEADS = 2
-MAX_POSITIONS = 2048
+VOCAB_SIZE = 512  # tokens the tokenizer learns; the full-size decoder's embedding is larger (ids past it decode to '')
+
+
+@dataclass(frozen=True)
+class VlmSize:
+    """Dimensions of the vision tower and the decoder."""
+
+    image_px: int  # side of the image the vision tower sees
+    patch_px: int  # (image_px / patch_px)^2 image tokens per image
+    vision_hidden: int
+    vision_layers: int
+    vision_heads: int
+    vision_mlp: int
+    hidden: int
+    layers: int
+    heads: int
+    mlp: int
+    vocab: int | None  # None: the tokenizer's size
+    max_positions: int
+
+
+TINY = VlmSize(64, 16, 32, 2, 2, 64, 32, 2, 2, 64, None, 2048)
+FULL = VlmSize(336, 14, 1024, 24, 16, 4096, 3072, 32, 32, 8192, 32064, 4096)  # CLIP-L/14-336 + Phi-3-mini dims
 
 IMAGE_TOKEN = "<image>"
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", IMAGE_TOKEN, "<|user|>", "<|assistant|>", "<|end|>"]
@@ -80,62 +102,68 @@ def _tokenizer() -> object:
     )
 
 
-def build_tiny_vlm(folder: Path) -> Path:
-    """Write a tiny LLaVA checkpoint (model + processor) to ``folder`` and return it; deterministic."""
-    import torch
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
+def vlm_config(size: VlmSize, tokenizer: Any) -> Any:
+    """The LlavaConfig of ``size`` for ``tokenizer``."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
-    folder = Path(folder)
-    tokenizer = _tokenizer()
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": IMAGE_PX}, crop_size={"height": IMAGE_PX, "width": IMAGE_PX}
-    )
-    processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=PATCH_PX,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,  # CLIP's CLS token, dropped again by the "default" strategy
-        chat_template=CHAT_TEMPLATE,
-    )
     vision = CLIPVisionConfig(
-        hidden_size=HIDDEN,
-        intermediate_size=2 * HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS,
-        image_size=IMAGE_PX,
-        patch_size=PATCH_PX,
-        projection_dim=HIDDEN,
+        hidden_size=size.vision_hidden,
+        intermediate_size=size.vision_mlp,
+        num_hidden_layers=size.vision_layers,
+        num_attention_heads=size.vision_heads,
+        image_size=size.image_px,
+        patch_size=size.patch_px,
+        projection_dim=size.vision_hidden,
     )
     text = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=HIDDEN,
-        intermediate_size=2 * HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS,
-        num_key_value_heads=HEADS,
-        max_position_embeddings=MAX_POSITIONS,
+        vocab_size=size.vocab or len(tokenizer),
+        hidden_size=size.hidden,
+        intermediate_size=size.mlp,
+        num_hidden_layers=size.layers,
+        num_attention_heads=size.heads,
+        num_key_value_heads=size.heads,
+        max_position_embeddings=size.max_positions,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    config = LlavaConfig(
+    return LlavaConfig(
         vision_config=vision,
         text_config=text,
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-        image_seq_length=(IMAGE_PX // PATCH_PX) ** 2,
+        image_seq_length=(size.image_px // size.patch_px) ** 2,
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,
     )
+
+
+def build_tiny_vlm(folder: Path, *, full_size: bool = False, device: str = "cpu", dtype: str = "float32") -> Path:
+    """Write a random-weight LLaVA checkpoint (model + processor) to ``folder`` and return it; deterministic.
+
+    ``full_size`` builds the 4B-class model (about 8 GB in bfloat16: build it with ``device="cuda"``, where random
+    initialisation takes seconds, and ``dtype="bfloat16"``).
+    """
+    import torch
+    from transformers import CLIPImageProcessor, LlavaForConditionalGeneration, LlavaProcessor
+
+    size = FULL if full_size else TINY
+    folder = Path(folder)
+    tokenizer = _tokenizer()
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": size.image_px}, crop_size={"height": size.image_px, "width": size.image_px}
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=size.patch_px,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # CLIP's CLS token, dropped again by the "default" strategy
+        chat_template=CHAT_TEMPLATE,
+    )
+    config = vlm_config(size, tokenizer)
     torch.manual_seed(SEED)
-    model = LlavaForConditionalGeneration(config).eval()
+    with torch.device(device):
+        model = LlavaForConditionalGeneration._from_config(config, dtype=getattr(torch, dtype)).eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import supervision as sv
+import torch
 
 from streamlabel.config import GroundModelConfig, PartConfig, TargetConfig
 from streamlabel.stages.base import ModelUnavailableError, Runtime
@@ -294,3 +295,25 @@ def test_missing_hub_id_offline_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ModelUnavailableError, match=model) as info:
         GroundingDinoGrounder(GroundModelConfig(model=model), TargetConfig(), Runtime())
     assert "cache" in info.value.looked
+
+
+def test_bfloat16_weights_give_float32_frame_boxes(tiny_model: Path, frame: np.ndarray) -> None:
+    """The reduced-precision path ('auto' is bfloat16 on CUDA), run on the CPU with an explicit dtype."""
+    settings = {"box_threshold": 0.0, "text_threshold": 0.0, "min_area_ratio": 0.0, "max_area_ratio": 1.0}
+    target = TargetConfig(part=PartConfig(max_per_anchor=3, **settings))
+    runtime = Runtime(device="cpu", dtype="bfloat16")
+    grounder = GroundingDinoGrounder(GroundModelConfig(model=str(tiny_model), batch_size=2), target, runtime)
+    assert grounder._model.dtype == torch.bfloat16
+    parts = grounder.ground([frame], [TWO_DOGS])[0]
+    assert len(parts) > 0
+    assert parts.xyxy.dtype == np.float32 and parts.confidence.dtype == np.float32
+    centre = parts.get_anchors_coordinates(sv.Position.CENTER)
+    own = TWO_DOGS.xyxy[parts.data["anchor_index"]]
+    assert ((centre >= own[:, :2]) & (centre <= own[:, 2:])).all()
+    # same weights, less precision: with threshold 0 every query comes back. The two-stage query selection may
+    # pick a few other proposals in bfloat16, so compare as sets: most float32 boxes have a bfloat16 twin.
+    ((half_boxes, _, _),) = grounder._forward([frame])
+    ((full_boxes, _, _),) = make_grounder(tiny_model)._forward([frame])
+    assert half_boxes.dtype == np.float32 and half_boxes.shape == full_boxes.shape
+    distance = np.abs(half_boxes[:, None] - full_boxes[None]).max(axis=2)  # (half, full) max corner offset
+    assert (distance.min(axis=0) < 0.025 * frame.shape[1]).mean() >= 0.75

@@ -192,3 +192,25 @@ def test_segment_on_cuda_with_autocast(tiny_sam2: tuple[Path, Path]) -> None:
     parts = [_parts([[10, 10, 60, 50], [50, 40, 150, 110]]), _parts([[30, 60, 140, 190]])]
     for frame_out, frame_parts, image in zip(gpu.segment(images, parts), parts, images, strict=True):
         _assert_segmenter_output(frame_out, frame_parts, image.shape[:2])
+
+
+def test_segment_under_bfloat16_autocast_matches_float32(
+    tiny_sam2: tuple[Path, Path], segmenter: Sam2Segmenter
+) -> None:
+    """The reduced-precision path ('auto' is bfloat16 autocast on CUDA), run on the CPU with an explicit dtype."""
+    config, checkpoint = tiny_sam2
+    cfg = SegmentModelConfig(config=str(config), checkpoint=str(checkpoint))
+    half = Sam2Segmenter(cfg, TargetConfig(), Runtime(device="cpu", dtype="bfloat16"))
+    images = [_image(SIZES[0], seed=0), _image(SIZES[2], seed=2)]
+    boxes = [[[10, 10, 60, 50], [50, 40, 150, 110]], [[30, 60, 140, 190]]]
+    masks, scores = half._predict(images, [np.asarray(b, dtype=np.float32) for b in boxes])
+    full_masks, full_scores = segmenter._predict(images, [np.asarray(b, dtype=np.float32) for b in boxes])
+    for m, s, fm, fs, b, img in zip(masks, scores, full_masks, full_scores, boxes, images, strict=True):
+        assert m.dtype == bool and m.shape == (len(b), *img.shape[:2])
+        assert s.dtype == np.float32 and s.shape == (len(b),)
+        agree = (m == fm).mean(axis=(1, 2))  # pixels whose inside/outside call is the same as in float32
+        assert (agree > 0.9).all(), agree
+        assert np.abs(s - fs).max() < 0.1
+    outputs = half.segment(images, [_parts(b) for b in boxes])
+    for frame_out, frame_boxes, image in zip(outputs, boxes, images, strict=True):
+        _assert_segmenter_output(frame_out, _parts(frame_boxes), image.shape[:2])

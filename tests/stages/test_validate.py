@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import supervision as sv
+import torch
 from ollama_fake import FakeOllama, Reply
 
 from streamlabel.config import TargetConfig, ValidateModelConfig
@@ -369,3 +370,17 @@ def test_transformers_missing_model_is_model_unavailable(tmp_path: Path) -> None
     cfg = ValidateModelConfig(kind="transformers", model=str(tmp_path / "no-such-model"))
     with pytest.raises(ModelUnavailableError, match="no-such-model"):
         TransformersValidator(cfg, TARGET, Runtime())
+
+
+@pytest.mark.slow
+def test_tiny_transformers_vlm_in_bfloat16(tiny_vlm: Path) -> None:
+    """The reduced-precision path ('auto' is bfloat16 on CUDA), run on the CPU with an explicit dtype."""
+    cfg = ValidateModelConfig(kind="transformers", model=str(tiny_vlm), max_new_tokens=16)
+    validator = TransformersValidator(cfg, TARGET, Runtime(device="cpu", dtype="bfloat16"))
+    assert validator._model.dtype == torch.bfloat16
+    inputs = validator._inputs("describe", render_views(candidate(), cfg.crop_scale))
+    assert inputs["pixel_values"].dtype == torch.bfloat16
+    (verdict,) = validator.validate([candidate()])
+    assert not verdict.passed and verdict.raw  # noise, judged and kept, never an exception
+    _, logprobs = validator._ask("describe", render_views(candidate(), cfg.crop_scale))
+    assert logprobs and all(math.isfinite(t.logprob) and t.logprob <= 0 for t in logprobs)

@@ -96,6 +96,20 @@ def test_write_dataset_frame_files_and_rows(tmp_path: Path) -> None:
     assert check_store(tmp_path) == []
 
 
+@pytest.mark.parametrize(("tracker_ids", "stored"), [(None, [None, None]), ([4, -1], [4, None])])
+def test_track_id_is_null_without_a_confirmed_track(
+    tmp_path: Path, tracker_ids: list[int] | None, stored: list[int | None]
+) -> None:
+    store = new_store(tmp_path)
+    res = result(["accepted", "review"])
+    if tracker_ids is not None:
+        res.parts.tracker_id = np.asarray(tracker_ids)  # -1: the tracker has not confirmed that part yet
+    store.write(res, "c")
+    rows = store.manifest.query("SELECT track_id FROM labels ORDER BY id")
+    assert [r["track_id"] for r in rows] == stored
+    store.close()
+
+
 def test_review_and_rejected_splits(tmp_path: Path) -> None:
     store = new_store(tmp_path)
     assert store.write(result(["review"], 1), "c").split == "review"
