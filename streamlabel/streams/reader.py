@@ -41,6 +41,10 @@ class StreamEnd:
 QueueItem = Frame | StreamEnd
 
 
+END_WAIT_S = 10.0
+"""Longest wait for room in a full queue for the end marker while stopping, before a queued frame is dropped."""
+
+
 class StreamReader(threading.Thread):
     """Reads one source into a bounded queue until stopped.
 
@@ -165,12 +169,26 @@ class StreamReader(threading.Thread):
         self._put_end(StreamEnd(self.stream, error))
 
     def _put_end(self, end: StreamEnd) -> None:
-        # The end marker must arrive even while stopping, so consumers can tell a stream is done.
+        """Queue the end marker; it must arrive even while stopping, so consumers can tell a stream is done.
+
+        While stopping with a full queue, the daemon's drain is still labeling the queued frames, so the marker
+        waits for room for up to ``END_WAIT_S``; only a consumer that stopped reading makes it drop the oldest
+        queued frame (counted in ``dropped``).
+        """
+        waited_since: float | None = None
         while True:
             try:
                 self.queue.put(end, timeout=0.2)
                 return
             except queue.Full:
-                if self._halt.is_set():
+                if not self._halt.is_set():
+                    continue
+                now = time.monotonic()
+                waited_since = now if waited_since is None else waited_since
+                if now - waited_since >= END_WAIT_S:
                     with contextlib.suppress(queue.Empty):
                         self.queue.get_nowait()
+                        self.dropped += 1
+                        log.warning(
+                            "stream %s: nobody reads the queue; dropped a frame for the end marker", self.stream
+                        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from streamlabel.config import StreamConfig
 from streamlabel.frames import Frame
 from streamlabel.streams import StreamEnd, StreamReader, StreamStatus
+from streamlabel.streams import reader as reader_module
 
 DEADLINE_S = 60.0
 
@@ -92,3 +94,41 @@ def test_stop_during_backoff_returns_promptly() -> None:
     assert time.monotonic() - stopped < 5.0  # not the 30 s backoff
     end = first.get_nowait()
     assert isinstance(end, StreamEnd) and end.error and "cannot open" in end.error
+
+
+def _filled_reader(scene_clip: tuple[Path, list]) -> StreamReader:
+    """A stopped reader whose one-slot queue holds an unlabeled frame (its thread never started)."""
+    path, _ = scene_clip
+    reader = StreamReader("cam", StreamConfig(url=str(path), fps=10, queue_size=1))
+    reader.queue.put_nowait(Frame("cam", 0, 0.0, None, None))  # type: ignore[arg-type]
+    reader.stop()
+    return reader
+
+
+def test_end_marker_waits_for_a_draining_consumer_instead_of_dropping(scene_clip: tuple[Path, list]) -> None:
+    reader = _filled_reader(scene_clip)
+    got: list[object] = []
+
+    def consumer() -> None:  # the daemon's drain: it reads the queue a little later
+        time.sleep(0.6)
+        got.append(reader.queue.get(timeout=5))
+        got.append(reader.queue.get(timeout=5))
+
+    thread = threading.Thread(target=consumer)
+    thread.start()
+    reader._put_end(StreamEnd("cam"))
+    thread.join(10)
+    assert [type(item) for item in got] == [Frame, StreamEnd]
+    assert reader.dropped == 0
+
+
+def test_end_marker_drops_a_frame_only_when_nobody_reads(
+    scene_clip: tuple[Path, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader_module, "END_WAIT_S", 0.5)
+    reader = _filled_reader(scene_clip)
+    started = time.monotonic()
+    reader._put_end(StreamEnd("cam"))
+    assert time.monotonic() - started >= 0.5
+    assert isinstance(reader.queue.get_nowait(), StreamEnd)
+    assert reader.dropped == 1
