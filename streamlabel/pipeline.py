@@ -40,6 +40,49 @@ from streamlabel.tracking.streams import CONSISTENCY_KEY, StreamTracks
 
 log = logging.getLogger(__name__)
 
+VALIDATOR_PAUSE_FIRST_S = 5.0
+"""After the validator was unreachable, candidates go straight to pending this long before it is asked again."""
+VALIDATOR_PAUSE_MAX_S = 60.0
+"""The pause doubles with every further failed attempt, up to this."""
+
+
+class ValidatorGate:
+    """Circuit breaker in front of the validator: an outage costs one round of retries, not one per batch.
+
+    Each batch that finds the validator unreachable pauses it (``VALIDATOR_PAUSE_FIRST_S``, doubling up to
+    ``VALIDATOR_PAUSE_MAX_S``); while paused the candidates are stored as pending at once, so the GPU stages keep
+    their pace and live streams do not drop frames behind a validator that cannot answer. The first batch after the
+    pause asks again; a success closes the gate. The daemon's housekeeping judges the pending frames later.
+    """
+
+    def __init__(
+        self,
+        first_s: float = VALIDATOR_PAUSE_FIRST_S,
+        max_s: float = VALIDATOR_PAUSE_MAX_S,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.first_s, self.max_s, self._clock = first_s, max_s, clock
+        self._pause: float | None = None
+        self._until = 0.0
+        self.skipped = 0
+        """Candidates sent straight to pending while paused."""
+
+    @property
+    def paused(self) -> bool:
+        return self._clock() < self._until
+
+    def failed(self) -> float:
+        """The validator could not answer: pause it; returns the pause in seconds."""
+        self._pause = self.first_s if self._pause is None else min(self.max_s, 2 * self._pause)
+        self._until = self._clock() + self._pause
+        return self._pause
+
+    def answered(self) -> None:
+        """The validator answered: no pause."""
+        if self._pause is not None:
+            log.info("validator answers again")
+        self._pause, self._until = None, 0.0
+
 
 @dataclass
 class Stages:
@@ -98,6 +141,7 @@ class Labeler:
         self.part_name = cfg.target.part.class_name
         self.review_threshold = cfg.target.validation.review_threshold
         self.tracking = cfg.tracking.enabled
+        self.gate = ValidatorGate()
         self._streams: dict[str, StreamTracks] = {}
 
     def label(self, frames: Sequence[Frame]) -> list[FrameResult]:
@@ -191,14 +235,26 @@ class Labeler:
         verdicts: list[Verdict | None] = [None] * len(candidates)
         statuses = [LabelStatus.REVIEW] * len(candidates)
         if self.stages.validator is not None and candidates:
-            try:
-                got = self._timed("validate", len(candidates), self.stages.validator.validate, candidates)
-                verdicts = list(got)
-                statuses = [self.status_of(v) for v in got]
-            except (ValidatorUnavailableError, ModelUnavailableError) as exc:
-                # Never passed, never dropped: the candidates are stored as pending and judged later.
-                log.error("validator unavailable, %d candidates kept pending: %s", len(candidates), exc)
+            # Never passed, never dropped: without an answer the candidates are stored as pending, judged later.
+            if self.gate.paused:
+                self.gate.skipped += len(candidates)
                 statuses = [LabelStatus.PENDING] * len(candidates)
+            else:
+                try:
+                    got = self._timed("validate", len(candidates), self.stages.validator.validate, candidates)
+                    verdicts = list(got)
+                    statuses = [self.status_of(v) for v in got]
+                    self.gate.answered()
+                except (ValidatorUnavailableError, ModelUnavailableError) as exc:
+                    pause = self.gate.failed()
+                    log.error(
+                        "validator unavailable, %d candidates kept pending; the next %.0f s of candidates go to "
+                        "pending without asking: %s",
+                        len(candidates),
+                        pause,
+                        exc,
+                    )
+                    statuses = [LabelStatus.PENDING] * len(candidates)
         judged: dict[tuple[int, int], tuple[Verdict | None, LabelStatus]] = {
             owner: (v, s) for owner, v, s in zip(owners, verdicts, statuses, strict=True)
         }

@@ -57,10 +57,10 @@ def test_label_writes_a_trainable_store(tmp_path: Path, tiny_models: TinyModels,
     db = sqlite3.connect(store / "manifest.sqlite")
     assert db.execute("SELECT COUNT(*) FROM frames WHERE split='dataset'").fetchone()[0] == 10
     assert db.execute("SELECT COUNT(*) FROM labels WHERE status='accepted'").fetchone()[0] == n_lines > 0
-    # Tracking is on by default: every label carries its part track (-1 while a track is not yet confirmed).
+    # Tracking is on by default: labels carry their part track (NULL while a track is not yet confirmed).
     track_ids = [t for (t,) in db.execute("SELECT track_id FROM labels")]
-    assert track_ids and None not in track_ids
-    confirmed = [t for t in track_ids if t > 0]
+    confirmed = [t for t in track_ids if t is not None]
+    assert all(t > 0 for t in confirmed)
     assert confirmed and len(set(confirmed)) < len(confirmed)  # some part track spans several stored frames
     (cfg_json, models_json) = db.execute("SELECT config, models FROM runs").fetchone()
     assert json.loads(models_json)["validate"] == "scripted-pass"
