@@ -13,6 +13,7 @@ Predicted frames do not feed the part tracker: a part track ends ``max_age_s`` a
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -35,53 +36,11 @@ from streamlabel.stages.base import (
     Verdict,
     backend_factory,
 )
+from streamlabel.stages.gate import ValidatorGate
 from streamlabel.tracking.segments import TrackSegment
 from streamlabel.tracking.streams import CONSISTENCY_KEY, StreamTracks
 
 log = logging.getLogger(__name__)
-
-VALIDATOR_PAUSE_FIRST_S = 5.0
-"""After the validator was unreachable, candidates go straight to pending this long before it is asked again."""
-VALIDATOR_PAUSE_MAX_S = 60.0
-"""The pause doubles with every further failed attempt, up to this."""
-
-
-class ValidatorGate:
-    """Circuit breaker in front of the validator: an outage costs one round of retries, not one per batch.
-
-    Each batch that finds the validator unreachable pauses it (``VALIDATOR_PAUSE_FIRST_S``, doubling up to
-    ``VALIDATOR_PAUSE_MAX_S``); while paused the candidates are stored as pending at once, so the GPU stages keep
-    their pace and live streams do not drop frames behind a validator that cannot answer. The first batch after the
-    pause asks again; a success closes the gate. The daemon's housekeeping judges the pending frames later.
-    """
-
-    def __init__(
-        self,
-        first_s: float = VALIDATOR_PAUSE_FIRST_S,
-        max_s: float = VALIDATOR_PAUSE_MAX_S,
-        clock: Any = time.monotonic,
-    ) -> None:
-        self.first_s, self.max_s, self._clock = first_s, max_s, clock
-        self._pause: float | None = None
-        self._until = 0.0
-        self.skipped = 0
-        """Candidates sent straight to pending while paused."""
-
-    @property
-    def paused(self) -> bool:
-        return self._clock() < self._until
-
-    def failed(self) -> float:
-        """The validator could not answer: pause it; returns the pause in seconds."""
-        self._pause = self.first_s if self._pause is None else min(self.max_s, 2 * self._pause)
-        self._until = self._clock() + self._pause
-        return self._pause
-
-    def answered(self) -> None:
-        """The validator answered: no pause."""
-        if self._pause is not None:
-            log.info("validator answers again")
-        self._pause, self._until = None, 0.0
 
 
 @dataclass
@@ -131,6 +90,17 @@ class StageTimes:
         self.items[stage] += items
 
 
+@dataclass
+class Perceived:
+    """A batch after ``Labeler.perceive``: results without statuses, the consistency flags, per-stage times."""
+
+    frames: list[Frame]
+    results: list[FrameResult] = field(default_factory=list)
+    flagged: list[np.ndarray] = field(default_factory=list)
+    times: dict[str, tuple[float, int]] = field(default_factory=dict)
+    """Stage -> (seconds, items) spent on this batch (``judge`` adds 'validate')."""
+
+
 class Labeler:
     """Labels batches of frames; frames of one stream must arrive in order (several streams may share a batch)."""
 
@@ -142,54 +112,75 @@ class Labeler:
         self.review_threshold = cfg.target.validation.review_threshold
         self.tracking = cfg.tracking.enabled
         self.gate = ValidatorGate()
+        self._lock = threading.RLock()  # the tracks, shared by perceive (next batch) and judge (this one)
         self._streams: dict[str, StreamTracks] = {}
 
     def label(self, frames: Sequence[Frame]) -> list[FrameResult]:
         """Run the stages over ``frames`` (any mix of streams) and return one result per frame, in order."""
+        return self.judge(self.perceive(frames))
+
+    def perceive(self, frames: Sequence[Frame]) -> Perceived:
+        """Detect, track, ground, segment and check consistency: everything up to validation.
+
+        ``perceive`` of the next batch may run in another thread while ``judge`` of this one runs (the daemon
+        overlaps them); the tracks they share are guarded by a lock, and batches must be judged in order.
+        """
+        out = Perceived(frames=list(frames))
         if not frames:
-            return []
+            return out
         images = [f.image for f in frames]
-        anchors = self._timed("detect", len(images), self.stages.detector.detect, images)
+        anchors = self._timed(out, "detect", len(images), self.stages.detector.detect, images)
         ground = [True] * len(frames)
         if self.tracking:
             start = time.perf_counter()
-            for i, f in enumerate(frames):
-                tracks = self._stream(f.stream)
-                ground[i] = tracks.begin(f)
-                anchors[i] = tracks.track_anchors(f, anchors[i])
-            self.times.add("track", time.perf_counter() - start, len(frames))
+            with self._lock:
+                for i, f in enumerate(frames):
+                    tracks = self._stream(f.stream)
+                    ground[i] = tracks.begin(f)
+                    anchors[i] = tracks.track_anchors(f, anchors[i])
+            self._add(out, "track", time.perf_counter() - start, len(frames))
         todo = [i for i, g in enumerate(ground) if g]
         grounded = iter([])
         if todo:
             todo_images, todo_anchors = [images[i] for i in todo], [anchors[i] for i in todo]
-            grounded = iter(self._timed("ground", len(todo), self.stages.grounder.ground, todo_images, todo_anchors))
+            grounded = iter(
+                self._timed(out, "ground", len(todo), self.stages.grounder.ground, todo_images, todo_anchors)
+            )
         parts = []
         start = time.perf_counter()
-        for i, f in enumerate(frames):
-            if not self.tracking:
-                parts.append(next(grounded))
-            elif ground[i]:
-                parts.append(self._streams[f.stream].track_parts(f, anchors[i], next(grounded)))
-            else:
-                parts.append(self._streams[f.stream].predicted_parts(f, anchors[i], self.part_name))
+        with self._lock:
+            for i, f in enumerate(frames):
+                if not self.tracking:
+                    parts.append(next(grounded))
+                elif ground[i]:
+                    parts.append(self._streams[f.stream].track_parts(f, anchors[i], next(grounded)))
+                else:
+                    parts.append(self._streams[f.stream].predicted_parts(f, anchors[i], self.part_name))
         if self.tracking:
-            self.times.add("track", time.perf_counter() - start, 0)
+            self._add(out, "track", time.perf_counter() - start, 0)
         n_parts = sum(len(p) for p in parts)
-        parts = self._timed("segment", n_parts, self.stages.segmenter.segment, images, parts)
-        results = [FrameResult(f, a, p) for f, a, p in zip(frames, anchors, parts, strict=True)]
-        flagged = [np.zeros(len(r.parts), dtype=bool) for r in results]
+        parts = self._timed(out, "segment", n_parts, self.stages.segmenter.segment, images, parts)
+        out.results = [FrameResult(f, a, p) for f, a, p in zip(frames, anchors, parts, strict=True)]
+        out.flagged = [np.zeros(len(r.parts), dtype=bool) for r in out.results]
         if self.tracking:
             start = time.perf_counter()
-            flagged = [self._streams[r.frame.stream].check_masks(r.parts) for r in results]
-            self.times.add("consistency", time.perf_counter() - start, n_parts)
-        self._judge(results, flagged)
-        return results
+            with self._lock:
+                out.flagged = [self._streams[r.frame.stream].check_masks(r.parts) for r in out.results]
+            self._add(out, "consistency", time.perf_counter() - start, n_parts)
+        return out
+
+    def judge(self, perceived: Perceived) -> list[FrameResult]:
+        """Validate (or reuse verdicts) and set every part's status; returns the batch's results, in order."""
+        if perceived.results:
+            self._judge(perceived)
+        return perceived.results
 
     def finished_segments(self) -> list[TrackSegment]:
         """Pop the segments of anchor tracks that ended (at least ``tracking.clip_min_s`` long), every stream."""
         out: list[TrackSegment] = []
-        for tracks in self._streams.values():
-            out += tracks.pop_finished()
+        with self._lock:
+            for tracks in self._streams.values():
+                out += tracks.pop_finished()
         return out
 
     def end_stream(self, stream: str) -> list[TrackSegment]:
@@ -197,8 +188,9 @@ class Labeler:
 
         Its tracks are forgotten; if the stream comes back, its ids go on counting from where they were.
         """
-        tracks = self._streams.get(stream)
-        return [] if tracks is None else tracks.end()
+        with self._lock:
+            tracks = self._streams.get(stream)
+            return [] if tracks is None else tracks.end()
 
     def _stream(self, stream: str) -> StreamTracks:
         tracks = self._streams.get(stream)
@@ -206,32 +198,25 @@ class Labeler:
             tracks = self._streams[stream] = StreamTracks(stream, self.cfg.tracking)
         return tracks
 
-    def _timed(self, stage: str, items: int, fn: Any, *args: Any) -> Any:
+    def _add(self, batch: Perceived, stage: str, seconds: float, items: int) -> None:
+        self.times.add(stage, seconds, items)
+        s0, n0 = batch.times.get(stage, (0.0, 0))
+        batch.times[stage] = (s0 + seconds, n0 + items)
+
+    def _timed(self, batch: Perceived, stage: str, items: int, fn: Any, *args: Any) -> Any:
         start = time.perf_counter()
         out = fn(*args)
-        self.times.add(stage, time.perf_counter() - start, items)
+        self._add(batch, stage, time.perf_counter() - start, items)
         return out
 
-    def _judge(self, results: list[FrameResult], flagged: list[np.ndarray]) -> None:
+    def _judge(self, batch: Perceived) -> None:
         """Validate every part (or reuse its track's verdict) and set ``data['status']`` and ``data['verdict']``."""
+        results, flagged = batch.results, batch.flagged
         candidates: list[Candidate] = []
         owners: list[tuple[int, int]] = []
         reused: dict[tuple[int, int], Verdict] = {}
-        for i, r in enumerate(results):
-            names = r.anchors.data.get("class_name", np.array(["object"] * len(r.anchors)))
-            scores = r.parts.data.get(CONSISTENCY_KEY)
-            for j in range(len(r.parts)):
-                if self.tracking and r.parts.tracker_id is not None and scores is not None:
-                    tracks = self._streams[r.frame.stream]
-                    kept = tracks.reusable(int(r.parts.tracker_id[j]), r.frame.pts, float(scores[j]))
-                    if kept is not None:
-                        reused[(i, j)] = kept
-                        continue
-                a = int(r.parts.data["anchor_index"][j])
-                candidates.append(
-                    Candidate(r.frame.image, r.parts[j], r.anchors.xyxy[a], str(names[a]), self.part_name)
-                )
-                owners.append((i, j))
+        with self._lock:
+            self._gather(results, candidates, owners, reused)
         verdicts: list[Verdict | None] = [None] * len(candidates)
         statuses = [LabelStatus.REVIEW] * len(candidates)
         if self.stages.validator is not None and candidates:
@@ -241,7 +226,7 @@ class Labeler:
                 statuses = [LabelStatus.PENDING] * len(candidates)
             else:
                 try:
-                    got = self._timed("validate", len(candidates), self.stages.validator.validate, candidates)
+                    got = self._timed(batch, "validate", len(candidates), self.stages.validator.validate, candidates)
                     verdicts = list(got)
                     statuses = [self.status_of(v) for v in got]
                     self.gate.answered()
@@ -267,9 +252,34 @@ class Labeler:
                 verdict[j], s = judged[(i, j)]
                 status[j] = str(self.on_inconsistent(s) if flagged[i][j] else s)
                 if self.tracking and r.parts.tracker_id is not None and not flagged[i][j]:
-                    self._streams[r.frame.stream].remember(int(r.parts.tracker_id[j]), r.frame.pts, verdict[j])
+                    with self._lock:
+                        self._streams[r.frame.stream].remember(int(r.parts.tracker_id[j]), r.frame.pts, verdict[j])
             r.parts.data["status"] = status
             r.parts.data["verdict"] = verdict
+
+    def _gather(
+        self,
+        results: list[FrameResult],
+        candidates: list[Candidate],
+        owners: list[tuple[int, int]],
+        reused: dict[tuple[int, int], Verdict],
+    ) -> None:
+        """Split the parts into candidates for the validator and parts whose track's verdict is reused."""
+        for i, r in enumerate(results):
+            names = r.anchors.data.get("class_name", np.array(["object"] * len(r.anchors)))
+            scores = r.parts.data.get(CONSISTENCY_KEY)
+            for j in range(len(r.parts)):
+                if self.tracking and r.parts.tracker_id is not None and scores is not None:
+                    tracks = self._streams[r.frame.stream]
+                    kept = tracks.reusable(int(r.parts.tracker_id[j]), r.frame.pts, float(scores[j]))
+                    if kept is not None:
+                        reused[(i, j)] = kept
+                        continue
+                a = int(r.parts.data["anchor_index"][j])
+                candidates.append(
+                    Candidate(r.frame.image, r.parts[j], r.anchors.xyxy[a], str(names[a]), self.part_name)
+                )
+                owners.append((i, j))
 
     def on_inconsistent(self, status: LabelStatus) -> LabelStatus:
         """The status of a mask flagged inconsistent: never accepted; rejected when ``on_inconsistent`` says so."""

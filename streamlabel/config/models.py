@@ -94,6 +94,11 @@ class ModelsConfig(_Model):
     batch_size: int = Field(
         8, ge=1, description="Sampled frames labeled together (across streams). Larger uses the GPU better."
     )
+    overlap: bool = Field(
+        True,
+        description="Detect, ground and segment the next batch while this one is validated and stored, so the GPU "
+        "does not wait for the VLM and the disk. Off: one batch at a time.",
+    )
     detect: DetectModelConfig = Field(default_factory=DetectModelConfig, description="Stage 1.")
     ground: GroundModelConfig = Field(default_factory=GroundModelConfig, description="Stage 2.")
     segment: SegmentModelConfig = Field(default_factory=SegmentModelConfig, description="Stage 3.")

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from streamlabel.config import Config
 from streamlabel.daemon.clips import ClipCutter
 from streamlabel.daemon.supervisor import Slot, Supervisor
 from streamlabel.frames import Frame, FrameResult
-from streamlabel.pipeline import Labeler, Stages
+from streamlabel.pipeline import Labeler, Perceived, Stages
 from streamlabel.redaction import redact
 from streamlabel.store.dataset import DatasetStore, StoredFrame
 from streamlabel.streams import QueueItem, StreamEnd, StreamReader, StreamStatus
@@ -71,7 +72,9 @@ class Runner:
 
     Each stream has a bounded queue; the labeler loop (the caller's thread in ``run_until_done``) takes what is
     ready from every stream, up to ``models.batch_size`` frames, so frames of different streams are batched
-    together and frames of one stream stay in order.
+    together and frames of one stream stay in order. With ``models.overlap`` a second thread detects, grounds and
+    segments the next batch while the loop validates and stores the current one; batches are still finished (and
+    their events queued) in order, and a stream's end is handled after its last batch is stored.
 
     Args:
         cfg: the configuration.
@@ -109,6 +112,9 @@ class Runner:
         self._drain_deadline: float | None = None
         self._started = False
         self._ended: list[str] = []  # streams whose end was taken from their queue, closed after the batch
+        # The batch being perceived (by the worker with models.overlap), finished when the next one starts.
+        self._inflight: tuple[list[Frame], Future[tuple[Perceived, list[Any]]]] | None = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="perceive") if cfg.models.overlap else None
         self.clips = ClipCutter(store, cfg)
         self.config_hash = self._record(cfg)
 
@@ -186,8 +192,13 @@ class Runner:
                 continue
             batch = self._collect(slots)
             if batch:
-                self._label(batch)
+                self._submit(batch)
+            if not batch or self._ended:
+                self._flush()  # idle, or a stream ended: its last frames must be stored before its tracks close
             self._close_ended()
+        self._flush()
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
         self.supervisor.join(max(1.0, (self._drain_deadline or time.monotonic()) - time.monotonic()))
         return self.stats
 
@@ -252,11 +263,36 @@ class Runner:
             time.sleep(0.002)
         return False
 
-    def _label(self, batch: list[Frame]) -> None:
-        before = {k: (self.labeler.times.seconds[k], self.labeler.times.items[k]) for k in self.labeler.times.seconds}
-        results = self.labeler.label(batch)
+    def _submit(self, batch: list[Frame]) -> None:
+        """With ``models.overlap``: start perceiving ``batch`` in the worker, then finish the batch before it.
+        Without: perceive and finish ``batch`` here and now."""
+        job: Future[tuple[Perceived, list[Any]]]
+        if self._worker is None:
+            job = Future()
+            job.set_result(self._perceive(batch))
+            self._finish(batch, job)
+            return
+        job = self._worker.submit(self._perceive, batch)
+        previous, self._inflight = self._inflight, (batch, job)
+        if previous is not None:
+            self._finish(*previous)
+
+    def _flush(self) -> None:
+        """Finish the batch in flight, if any."""
+        previous, self._inflight = self._inflight, None
+        if previous is not None:
+            self._finish(*previous)
+
+    def _perceive(self, batch: list[Frame]) -> tuple[Perceived, list[Any]]:
+        # Segments that ended by this batch: their frames are in it or earlier, stored before they are cut.
+        return self.labeler.perceive(batch), self.labeler.finished_segments()
+
+    def _finish(self, batch: list[Frame], job: Future[tuple[Perceived, list[Any]]]) -> None:
+        """Judge, store and publish a perceived batch, then cut the clips of the segments that ended with it."""
+        perceived, segments = job.result()  # an error of the stages surfaces here, in the labeler thread
+        results = self.labeler.judge(perceived)
         if self.metrics is not None:
-            self.metrics.observe_batch(self._deltas(before))
+            self.metrics.observe_batch(perceived.times)
         for result in results:
             try:
                 stored = self.store.write(result, self.config_hash)
@@ -276,7 +312,7 @@ class Runner:
         for frame in batch:
             if frame.stream in urls:
                 self.clips.remember(frame, urls[frame.stream])
-        self._cut(self.labeler.finished_segments())
+        self._cut(segments)
 
     def _close_ended(self) -> None:
         """Close the tracks of streams that ended (after their last frames were labeled) and cut their clips."""
@@ -289,13 +325,3 @@ class Runner:
         written = self.clips.cut(segments) if segments else 0
         if written and self.metrics is not None:
             self.metrics.clips.inc(written)
-
-    def _deltas(self, before: dict[str, tuple[float, int]]) -> dict[str, tuple[float, int]]:
-        """Seconds and items per stage spent on the last batch."""
-        out = {}
-        for stage, seconds in self.labeler.times.seconds.items():
-            s0, n0 = before.get(stage, (0.0, 0))
-            n = self.labeler.times.items[stage] - n0
-            if seconds > s0 or n > 0:
-                out[stage] = (seconds - s0, n)
-        return out

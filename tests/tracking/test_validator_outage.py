@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import pytest
 
 from streamlabel.config import Config
-from streamlabel.pipeline import Labeler, Stages, ValidatorGate
+from streamlabel.pipeline import Labeler, Stages
 from streamlabel.stages.base import Candidate, ValidatorUnavailableError, Verdict
+from streamlabel.stages.gate import ValidatorGate
 from tests.scripted import CountingValidator, ScriptedDetector, ScriptedGrounder, ScriptedSegmenter
 from tests.tracking.test_pipeline_tracking import frames_of, walking_dog
 
