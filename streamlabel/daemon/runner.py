@@ -113,7 +113,7 @@ class Runner:
         self._started = False
         self._ended: list[str] = []  # streams whose end was taken from their queue, closed after the batch
         # The batch being perceived (by the worker with models.overlap), finished when the next one starts.
-        self._inflight: tuple[list[Frame], Future[tuple[Perceived, list[Any]]]] | None = None
+        self._inflight: Future[tuple[Perceived, list[Any]]] | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="perceive") if cfg.models.overlap else None
         self.clips = ClipCutter(store, cfg)
         self.config_hash = self._record(cfg)
@@ -266,30 +266,25 @@ class Runner:
     def _submit(self, batch: list[Frame]) -> None:
         """With ``models.overlap``: start perceiving ``batch`` in the worker, then finish the batch before it.
         Without: perceive and finish ``batch`` here and now."""
-        job: Future[tuple[Perceived, list[Any]]]
         if self._worker is None:
-            job = Future()
-            job.set_result(self._perceive(batch))
-            self._finish(batch, job)
+            self._finish(*self._perceive(batch))
             return
-        job = self._worker.submit(self._perceive, batch)
-        previous, self._inflight = self._inflight, (batch, job)
+        previous, self._inflight = self._inflight, self._worker.submit(self._perceive, batch)
         if previous is not None:
-            self._finish(*previous)
+            self._finish(*previous.result())  # an error of the stages surfaces here, in the labeler thread
 
     def _flush(self) -> None:
         """Finish the batch in flight, if any."""
         previous, self._inflight = self._inflight, None
         if previous is not None:
-            self._finish(*previous)
+            self._finish(*previous.result())
 
     def _perceive(self, batch: list[Frame]) -> tuple[Perceived, list[Any]]:
         # Segments that ended by this batch: their frames are in it or earlier, stored before they are cut.
         return self.labeler.perceive(batch), self.labeler.finished_segments()
 
-    def _finish(self, batch: list[Frame], job: Future[tuple[Perceived, list[Any]]]) -> None:
+    def _finish(self, perceived: Perceived, segments: list[Any]) -> None:
         """Judge, store and publish a perceived batch, then cut the clips of the segments that ended with it."""
-        perceived, segments = job.result()  # an error of the stages surfaces here, in the labeler thread
         results = self.labeler.judge(perceived)
         if self.metrics is not None:
             self.metrics.observe_batch(perceived.times)
@@ -309,7 +304,7 @@ class Runner:
             if self._on_result is not None:
                 self._on_result(result, stored)
         urls = {s.name: s.cfg.url for s in self.supervisor.slots()}
-        for frame in batch:
+        for frame in perceived.frames:
             if frame.stream in urls:
                 self.clips.remember(frame, urls[frame.stream])
         self._cut(segments)
