@@ -45,6 +45,23 @@ class Frame:
         return int(self.image.shape[1])
 
 
+# Keys of ``sv.Detections.data`` shared by the stages, the Labeler and the store (one name each).
+ANCHOR_INDEX_KEY = "anchor_index"  # part row -> row of its anchor in FrameResult.anchors
+POLYGON_KEY = "polygon"  # part row -> (N, 2) float polygon in frame pixels
+STATUS_KEY = "status"  # part row -> LabelStatus value
+VERDICT_KEY = "verdict"  # part row -> Verdict or None
+FLAGGED_KEY = "flagged"  # part row -> bool: the mask was inconsistent with its track (never accepted)
+REJECTION_KEY = "rejection"  # part row -> Rejection value, or "" when the part is not rejected
+
+
+class Rejection(StrEnum):
+    """What a failed check means for the dataset (``target.validation.checks[].on_fail``)."""
+
+    REJECT_FRAME = "reject_frame"  # the whole frame is unusable (a person in it): no part of it is stored
+    NOT_TARGET = "not_target"  # the candidate is not the target: it stays as background in the dataset image
+    POOR_LABEL = "poor_label"  # the target is there but the label is poor: painted out as an ignore region
+
+
 class LabelStatus(StrEnum):
     """Where a labeled part ends up."""
 
@@ -74,6 +91,8 @@ class FrameResult:
     frame: Frame
     anchors: sv.Detections
     parts: sv.Detections
+    people: sv.Detections = field(default_factory=sv.Detections.empty)
+    """The detector's person boxes in this frame (privacy blur, the detector-answered ``no_human`` check)."""
 
     def statuses(self) -> list[str]:
         return [str(s) for s in self.parts.data.get("status", [])]

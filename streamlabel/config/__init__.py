@@ -25,6 +25,7 @@ from streamlabel.config.target import (
     PartConfig,
     TargetConfig,
     ValidationConfig,
+    rejection_of,
 )
 from streamlabel.config.tracking import TrackingConfig
 
@@ -52,4 +53,5 @@ __all__ = [
     "ValidationConfig",
     "load",
     "parse",
+    "rejection_of",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -84,10 +85,36 @@ class PartConfig(_Model):
 
 
 class CheckConfig(_Model):
-    """One item of the validation checklist."""
+    """One item of the validation checklist.
+
+    ``scope`` says what the check is about (the whole frame, the anchor, or the part) and ``on_fail`` what a
+    failure means for the dataset: ``reject_frame`` keeps no part of the frame, ``not_target`` leaves the
+    candidate as background, ``poor_label`` paints it out as an ignore region (the target is there, the label is
+    not good enough to teach it). Frame-scope checks are judged for every frame, never reused from a track.
+    """
 
     name: str = Field(description="Short identifier of the check, used in verdicts and events.")
     question: str = Field(description="What the vision-language model must confirm.")
+    scope: Literal["frame", "anchor", "part"] = Field(
+        "part", description="What the check is about: the whole frame, the anchor, or the part."
+    )
+    on_fail: Literal["reject_frame", "not_target", "poor_label"] = Field(
+        "poor_label",
+        description="What a failure means: 'reject_frame' (no part of the frame is stored), 'not_target' (the "
+        "candidate stays as background), 'poor_label' (painted out of the dataset image as an ignore region).",
+    )
+    detector_class: str | None = Field(
+        None,
+        description="A detector class that answers this check too: the check fails when the detector finds it "
+        "in the frame (e.g. 'person' for no_human), without asking the vision-language model.",
+    )
+    detector_min_confidence: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="Detector confidence at which ``detector_class`` fails the check. Lower rejects more frames "
+        "for shadows and posters; higher lets faint people through.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -97,23 +124,57 @@ class CheckConfig(_Model):
         return value
 
 
-DEFAULT_CHECKS: list[dict[str, str]] = [
-    {"name": "anchor_visible", "question": "A {anchor} is clearly visible in the image."},
+DEFAULT_CHECKS: list[dict[str, Any]] = [
+    {
+        "name": "anchor_visible",
+        "question": "A {anchor} is clearly visible in the image.",
+        "scope": "anchor",
+        "on_fail": "not_target",
+    },
     {
         "name": "part_visible",
         "question": "The {anchor}'s {part} inside the red mask is clearly visible and not closed.",
+        "scope": "part",
+        "on_fail": "poor_label",
     },
-    {"name": "no_human", "question": "No human or any human body part appears anywhere in the image."},
+    {
+        "name": "no_human",
+        "question": "No human or any human body part appears anywhere in the image.",
+        "scope": "frame",
+        "on_fail": "reject_frame",
+        "detector_class": "person",
+    },
     {
         "name": "mask_on_part",
         "question": "A red mask is present and lies on the {anchor}'s {part}, not on another object.",
+        "scope": "part",
+        "on_fail": "not_target",
     },
     {
         "name": "mask_quality",
         "question": "The red mask covers the {part} tightly: it does not spill far "
         "outside it and does not miss most of it.",
+        "scope": "part",
+        "on_fail": "poor_label",
     },
 ]
+
+
+def rejection_of(failed: Sequence[str], checks: Sequence[CheckConfig]) -> str:
+    """What a set of failed checks means for the dataset: the strongest ``on_fail`` among them.
+
+    ``reject_frame`` beats ``not_target`` beats ``poor_label``; a failed name that is not in the checklist (a
+    malformed answer has none) counts as ``poor_label``: the candidate is kept out of the dataset without being
+    taught as background. Returns "" when nothing failed.
+    """
+    if not failed:
+        return ""
+    by_name = {c.name: c.on_fail for c in checks}
+    kinds = {by_name.get(name, "poor_label") for name in failed}
+    for kind in ("reject_frame", "not_target", "poor_label"):
+        if kind in kinds:
+            return kind
+    return "poor_label"
 
 
 class ValidationConfig(_Model):

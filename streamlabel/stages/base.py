@@ -78,6 +78,8 @@ class Verdict:
         raw: the model's raw answer, kept when it could not be parsed.
         observation: what the model said it sees, before judging.
         reused: the verdict was carried over from an earlier frame of the same track.
+        check_probs: check name -> probability that the check's answer is true, from the model's token
+            log-probabilities (empty when the backend gave none).
     """
 
     passed: bool
@@ -90,6 +92,7 @@ class Verdict:
     raw: str | None = None
     observation: str = ""
     reused: bool = False
+    check_probs: dict[str, float] = field(default_factory=dict)
 
     def failed_checks(self) -> list[str]:
         return [name for name, ok in self.checks.items() if not ok]
