@@ -55,6 +55,16 @@ def _pull_validate(cfg: Config) -> str:
     return _hf_snapshot(v.model)
 
 
+def fetch_failure(exc: BaseException) -> str:
+    """Why a fetch failed, without the "run `models pull`" advice that ModelUnavailableError gives the daemon."""
+    from streamlabel.stages.base import ModelUnavailableError
+
+    if isinstance(exc, ModelUnavailableError):
+        why = exc.cause or f"not found in {exc.looked}"
+        return f"{why} (is there network access to the model's hub or server?)"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def pull_all(cfg: Config, console: Console) -> list[str]:
     """Fetch each stage's weights; print one line per stage and return the stages that failed."""
     steps: list[tuple[str, str, Callable[[], str]]] = [
@@ -71,9 +81,7 @@ def pull_all(cfg: Config, console: Console) -> list[str]:
             where = fetch()
         except Exception as exc:  # every failure is reported per stage; the others still get fetched
             failures.append(stage)
-            console.print(
-                f"[red]{stage}: {model} could not be fetched: {type(exc).__name__}: {exc}[/]", highlight=False
-            )
+            console.print(f"[red]{stage}: {model} could not be fetched: {fetch_failure(exc)}[/]", highlight=False)
             continue
         console.print(f"[green]{stage}: ok[/] ({where})", highlight=False)
     return failures

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Ultralytics writes settings.json under YOLO_CONFIG_DIR (default ~/.config/Ultralytics) when first imported: point it
+# at a temp folder before any test module imports it, so the suite never writes into the user's home.
+if "YOLO_CONFIG_DIR" not in os.environ:
+    os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="streamlabel-tests-yolo-")
+    atexit.register(shutil.rmtree, os.environ["YOLO_CONFIG_DIR"], True)
 
 from tests.fixtures.mosquitto import *  # noqa: F403  (fixtures listed in its __all__)
 from tests.fixtures.rtsp import *  # noqa: F403

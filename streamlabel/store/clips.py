@@ -25,7 +25,7 @@ import numpy as np
 
 from streamlabel.events.models import ClipEvent, utc_iso
 from streamlabel.events.outbox import enqueue_event
-from streamlabel.frames import Frame
+from streamlabel.frames import Frame, LabelStatus
 from streamlabel.store.dataset import DatasetStore, atomic_write
 
 if TYPE_CHECKING:
@@ -113,12 +113,12 @@ def _fsync_rename(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def remux(source: Path, out: Path, start_s: float, end_s: float) -> tuple[str, float, int]:
+def remux(source: Path, out: Path, start_s: float, end_s: float) -> tuple[str, float, float, int]:
     """Copy the video packets of ``source`` covering ``[start_s, end_s]`` (seconds from its first frame) to ``out``.
 
     Starts at the keyframe at or before ``start_s``; timestamps are rebased to 0. Returns the codec name, the
-    stream time (seconds) of the first copied frame, and the number of packets. Raises ValueError when the
-    range holds no packet.
+    stream times (seconds) of the first and the last copied frame (the last never past the file's end, whatever
+    ``end_s`` asked for), and the number of packets. Raises ValueError when the range holds no packet.
     """
     import av
 
@@ -148,6 +148,7 @@ def remux(source: Path, out: Path, start_s: float, end_s: float) -> tuple[str, f
             raise ValueError(f"no video packet in [{start_s:.3f}, {end_s:.3f}] s of {source}")
         first = kept[0]
         first_pts = first.pts if first.pts is not None else first.dts
+        last_pts = max(p.pts if p.pts is not None else p.dts for p in kept)
         offset = first_pts  # the first frame shows at 0 (dts may go below 0 with B-frames: an edit list)
         with av.open(str(out), "w", format="mp4") as dst:
             vout = dst.add_stream_from_template(vin)
@@ -157,7 +158,7 @@ def remux(source: Path, out: Path, start_s: float, end_s: float) -> tuple[str, f
                     packet.pts -= offset
                 packet.stream = vout
                 dst.mux(packet)
-        return vin.codec_context.name, float((first_pts - origin) * tb), len(kept)
+        return vin.codec_context.name, float((first_pts - origin) * tb), float((last_pts - origin) * tb), len(kept)
 
 
 def encode(frames: Sequence[Frame], out: Path) -> str:
@@ -210,8 +211,8 @@ class ClipWriter:
         source = _local_file(source_url)
         try:
             if source is not None:
-                codec, video_start, _ = remux(source, tmp, start_s, end_s)
-                method = "remux"
+                codec, video_start, video_end, _ = remux(source, tmp, start_s, end_s)
+                method, end_s = "remux", min(end_s, video_end)  # the post-roll cannot run past the file's end
             else:
                 chosen = [f for f in frames if start_s - 1e-6 <= f.pts <= end_s + 1e-6]
                 if not chosen:
@@ -290,9 +291,11 @@ class ClipWriter:
             )
         }
         labels: dict[str, list[dict[str, Any]]] = {fid: [] for fid in ids}
+        # Rejected candidates are kept only where the store keeps rejections (``store.keep_rejected``).
+        hide = "" if self.store.keep_rejected else f"AND status != '{LabelStatus.REJECTED}' "
         for r in self.store.manifest.query(
             "SELECT frame_id, idx, class_name, status, xyxy, anchor_xyxy, anchor_class, polygon, track_id, "
-            f"verdict_passed, verdict_confidence FROM labels WHERE frame_id IN ({marks}) ORDER BY id",
+            f"verdict_passed, verdict_confidence FROM labels WHERE frame_id IN ({marks}) {hide}ORDER BY id",
             tuple(ids),
         ):
             row = dict(r)

@@ -165,3 +165,30 @@ def test_sidecar_offsets_point_at_the_frames_the_reader_sampled(tmp_path: Path) 
         image = clip[round(entry["offset_s"], 3)]
         assert np.abs(image.astype(int) - f.image.astype(int)).mean() < 0.5
     store.close()
+
+
+def test_clip_end_never_runs_past_the_file(source: Path, tmp_path: Path) -> None:
+    """A post-roll past the file's last frame (3.9 s in a 4 s file) is clamped to that frame, in row and sidecar."""
+    store = new_store(tmp_path / "store")
+    record = ClipWriter(store, config(0.0, 3.0)).write(segment(3.0, 3.8), str(source))
+    assert record is not None and record.end_pts == pytest.approx(3.9, abs=1e-3)
+    (row,) = store.manifest.query("SELECT end_pts, end_time FROM clips")
+    assert row["end_pts"] == pytest.approx(3.9, abs=1e-3)
+    assert row["end_time"] == (T0 + timedelta(seconds=3.9)).isoformat()
+    assert json.loads(record.sidecar.read_text())["end_pts"] == pytest.approx(3.9, abs=1e-3)
+    store.close()
+
+
+@pytest.mark.parametrize("keep_rejected", [False, True])
+def test_sidecar_holds_rejected_candidates_only_when_kept(source: Path, tmp_path: Path, keep_rejected: bool) -> None:
+    store = new_store(tmp_path / "store", keep_rejected=keep_rejected)
+    results = [make_result("cam", s, ["accepted", "rejected"], track_ids=[7, 8]) for s in (3, 4)]
+    for r in results:
+        store.write(r, CONFIG_HASH)
+    seg = segment(1.5, 2.0, tuple(r.frame.frame_id for r in results))
+    record = ClipWriter(store, config(0.0, 0.0)).write(seg, str(source))
+    assert record is not None
+    side = json.loads(record.sidecar.read_text())
+    statuses = [lb["status"] for f in side["frames"] for lb in f["labels"]]
+    assert statuses == (["accepted", "rejected"] * 2 if keep_rejected else ["accepted"] * 2)
+    store.close()
