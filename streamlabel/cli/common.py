@@ -40,8 +40,9 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for noisy in ("httpx", "urllib3", "PIL", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from streamlabel.daemon.logs import quiet_libraries
+
+    quiet_libraries(level)
 
 
 def load_or_exit(path: Path) -> Config:
@@ -103,5 +104,8 @@ def build(cfg: Config, out: Path | None = None) -> tuple[Stages, DatasetStore]:
         cfg.store.jpeg_quality,
         cfg.store.keep_rejected,
         publish_rejected=bool(cfg.mqtt and cfg.mqtt.publish_rejected),
+        val_fraction=cfg.store.val_fraction,
+        background_fraction=cfg.store.background_fraction,
+        ignore_margin_px=cfg.store.ignore_margin_px,
     )
     return stages, store

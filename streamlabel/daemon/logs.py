@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from typing import TextIO
 
 from streamlabel.redaction import redact
 
-NOISY_LOGGERS = ("httpx", "urllib3", "PIL", "matplotlib", "paho")
+NOISY_LOGGERS = ("httpx", "urllib3", "PIL", "matplotlib", "paho", "ultralytics", "huggingface_hub", "transformers")
+# torch deprecates torch.jit.script, which SAM2 calls at import: one FutureWarning per start, nothing to act on.
+_TORCH_JIT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
 
 
 class OneLineFormatter(logging.Formatter):
@@ -46,5 +49,30 @@ def setup_service_logging(level: str, environ: dict[str, str] | None = None, str
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    quiet_libraries(level)
+
+
+def quiet_libraries(level: str = "INFO") -> None:
+    """Keep the libraries' chatter out of a service log: progress bars, per-load INFO lines, known warnings.
+
+    Hugging Face progress bars are switched off, Ultralytics' own stdout handler is removed so its warnings go
+    through ours once, the noisy loggers log warnings only (everything at ``DEBUG``), and the SAM2/torch.jit
+    deprecation warning is dropped.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # transformers is a dependency; tolerate a broken install here, it fails loudly later
+        hf_logging = None
+    if hf_logging is not None:
+        hf_logging.disable_progress_bar()
+    import ultralytics.utils  # noqa: F401  (it adds its own stdout handler at import: import it, then remove it)
+
+    ultralytics_log = logging.getLogger("ultralytics")
+    for old in list(ultralytics_log.handlers):
+        ultralytics_log.removeHandler(old)
+    ultralytics_log.propagate = True
     for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    warnings.filterwarnings("ignore", message=_TORCH_JIT_DEPRECATION, category=FutureWarning)
