@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from streamlabel.config.base import _Model
@@ -30,6 +32,12 @@ class MqttConfig(_Model):
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
     publish_rejected: bool = Field(False, description="Also publish rejected candidates (QoS 0) with their reasons.")
     stats_interval_s: float = Field(60.0, gt=0, description="Seconds between <prefix>/stats messages.")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5",
+        description="MQTT version. '5' lets the broker refuse a message (an ACL, a quota) in its PUBACK, so the "
+        "event stays in the outbox and is sent again; with '3.1.1' a refused message is acknowledged like any "
+        "other and lost. Use '3.1.1' only for brokers that predate MQTT 5 (Mosquitto < 1.6).",
+    )
     reconnect_max_s: float = Field(
         60.0, gt=0, description="Longest wait between reconnect attempts (the wait doubles from 1 s up to this)."
     )

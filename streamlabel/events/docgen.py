@@ -35,9 +35,14 @@ models in `streamlabel/events/models.py`.
 - **Delivery is at least once, in order.** Each label, review, rejected and clip event is inserted into the
   `outbox` table of `manifest.sqlite` in the same SQLite transaction as the rows it announces (a crash never
   leaves a label without its event, or an event without its label). The publisher drains the outbox in `seq`
-  order and marks a row delivered only on the broker's PUBACK (QoS 0 rows: once sent). After a broker restart or
-  a crash it sends again from the oldest undelivered row, so a subscriber may see an event twice, never miss one,
-  and the events of one stream keep their order.
+  order and marks rows delivered as a prefix: a row only once the broker accepted it in its PUBACK (QoS 0 rows:
+  once sent) *and* every older row is marked. After a broker restart, a crash, or a message the broker refused
+  (MQTT 5 PUBACK reason code 0x80 or above, e.g. an ACL; logged as an error) it sends again from the oldest
+  undelivered row, in order. So a subscriber may see an event twice, never misses one, and **the last copy of
+  every event comes after a copy of every older event** (of its stream and of all streams). A refused event is
+  retried with the reconnect backoff until the broker takes it; the events after it wait (`outbox_depth` in
+  stats and metrics grows). With `mqtt.protocol: "3.1.1"` a broker cannot refuse a message in its PUBACK: a
+  message it drops (an ACL) is acknowledged and lost, so keep the default MQTT 5.
 - **Every event has a unique `id`** (32 hex digits; the first 12 are the Unix time in milliseconds, so ids sort by
   creation time). Drop repeats by `id`.
 - **`<prefix>/available` carries a plain string**, `online` or `offline`, not JSON: the Home Assistant

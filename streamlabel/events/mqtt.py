@@ -1,9 +1,12 @@
 """MQTT publisher (paho-mqtt v2): drains the outbox in order, at least once, across broker restarts.
 
 One thread owns one paho client per connection and runs its network loop itself, so callbacks and the outbox
-cursor never race. A row is marked delivered on its PUBACK (QoS 0 rows once written to the socket). After a lost
-connection a fresh client starts again from the oldest undelivered row: a subscriber may see a duplicate (same
-``id``), never a gap, and rows of one stream keep their order. ``<prefix>/available`` is ``online`` (retained)
+cursor never race. Rows are published in outbox order and marked delivered as a prefix: a row is marked once its
+own PUBACK came and every row published before it in the session is marked (QoS 0 rows count once written to the
+socket). A PUBACK with a failure reason code (MQTT v5: the broker refused the message, e.g. an ACL) marks nothing:
+the session ends and, after the reconnect backoff, a fresh client starts again from the oldest undelivered row, in
+order, as after a lost connection. So a subscriber may see duplicates (same ``id``), never a gap, and the last
+copy of every event comes after a copy of every older event. ``<prefix>/available`` is ``online`` (retained)
 after each CONNACK, ``offline`` on a clean stop, and ``offline`` as the last will when the socket dies.
 """
 
@@ -55,8 +58,11 @@ class MqttPublisher(SinkThread):
         self._dirty: set[str] = set()  # streams whose status must be (re)published
         self._pending_stats: deque[StatsEvent] = deque(maxlen=1)
         self._inflight: dict[int, int | None] = {}  # mid -> outbox seq (None: not an outbox row)
-        self._early: set[int] = set()  # mids acknowledged before publish() returned (QoS 0)
-        self._acked: list[int] = []
+        self._early: dict[int, Any] = {}  # mid -> reason code, for acknowledgements before publish() returned
+        self._published: deque[int] = deque()  # outbox seqs published this session, not yet marked delivered
+        self._acked: set[int] = set()  # of those, the ones the broker accepted
+        self._refused: str | None = None  # why the broker refused a message of this session
+        self._topics: dict[int, str] = {}  # outbox seq -> topic suffix, while in flight (for the refusal message)
         self._connack: Any = None
         self._lost = False
 
@@ -83,7 +89,10 @@ class MqttPublisher(SinkThread):
 
     def _new_client(self) -> paho.Client:
         c = self.cfg
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, clean_session=True)
+        if c.protocol == "5":  # a new client per session: clean_start on its first (only) connect
+            client = paho.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, protocol=paho.MQTTv5)
+        else:
+            client = paho.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, clean_session=True)
         client.will_set(self.topic(TOPICS["available"].suffix), "offline", qos=1, retain=True)
         if c.username is not None:
             client.username_pw_set(c.username, c.password)
@@ -98,9 +107,12 @@ class MqttPublisher(SinkThread):
 
     def _session(self) -> bool:
         """One connection: connect, publish until it is lost or a stop ends it; True when it was accepted."""
-        self._connack, self._lost = None, False
+        self._connack, self._lost, self._refused = None, False, None
         self._inflight.clear()
         self._early.clear()
+        self._published.clear()
+        self._acked.clear()
+        self._topics.clear()
         client = self._new_client()
         where = f"{self.cfg.host}:{self.cfg.port}"
         try:
@@ -133,6 +145,9 @@ class MqttPublisher(SinkThread):
             self._connected = False
             self._flush_acks()
             _close(client)
+        if self._refused is not None:
+            self._failed(f"MQTT broker {where} refused {self._refused}; it stays in the outbox and is sent again")
+            return False  # back off: the broker would refuse it again at once
         if not self._stopping.is_set():
             log.warning("lost the connection to MQTT broker %s; %d event(s) wait in the outbox", where, self.depth())
         return True
@@ -155,7 +170,7 @@ class MqttPublisher(SinkThread):
                     if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                         self._lost = True
                         break
-                    self._track(info.mid, row["seq"])
+                    self._track(info.mid, row["seq"], row["topic"])
                     cursor = row["seq"]
                     sent += 1
             if self._lost:
@@ -197,20 +212,38 @@ class MqttPublisher(SinkThread):
             self._track(client.publish(self.topic(suffix), event.model_dump_json(), t.qos, t.retain).mid, None)
         return len(statuses) + len(stats)
 
-    def _track(self, mid: int, seq: int | None) -> None:
-        """Remember what ``mid`` carries, or settle it when its acknowledgement came first."""
+    def _track(self, mid: int, seq: int | None, topic: str = "") -> None:
+        """Remember what ``mid`` carries (in publish order), or settle it when its acknowledgement came first."""
+        if seq is not None:
+            self._published.append(seq)
+            self._topics[seq] = topic
         if mid in self._early:
-            self._early.discard(mid)
-            if seq is not None:
-                self._acked.append(seq)
+            self._settle(seq, self._early.pop(mid))
         else:
             self._inflight[mid] = seq
 
+    def _settle(self, seq: int | None, reason_code: Any) -> None:
+        """The broker answered for ``seq``: accepted, or refused (a v5 reason code of 0x80 or above)."""
+        if seq is None:
+            return
+        topic = self._topics.pop(seq, "")
+        if getattr(reason_code, "is_failure", False):
+            if self._refused is None:
+                self._refused = f"event {seq} on {self.topic(topic)} ({reason_code})"
+            self._lost = True  # end the session: everything from this row on is sent again, in order
+        else:
+            self._acked.add(seq)
+
     def _flush_acks(self) -> None:
-        if self._acked:
-            acked, self._acked = self._acked, []
-            self.manifest.mark_delivered(acked)
-            self.delivered += len(acked)
+        """Mark delivered the longest run of accepted rows at the head of what this session published."""
+        done = []
+        while self._published and self._published[0] in self._acked:
+            seq = self._published.popleft()
+            self._acked.discard(seq)
+            done.append(seq)
+        if done:
+            self.manifest.mark_delivered(done)
+            self.delivered += len(done)
 
     # -- paho callbacks (run in this thread, inside client.loop / publish) -------------------------------------
 
@@ -218,14 +251,15 @@ class MqttPublisher(SinkThread):
         self._connack = reason_code
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, props: Any) -> None:
+        log.debug("MQTT connection lost: %s", reason_code)
         self._lost = True
         self._connected = False
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
         if mid not in self._inflight:
-            self._early.add(mid)
-        elif (seq := self._inflight.pop(mid)) is not None:
-            self._acked.append(seq)
+            self._early[mid] = reason_code
+        else:
+            self._settle(self._inflight.pop(mid), reason_code)
 
     # -- SinkThread hooks --------------------------------------------------------------------------------------
 
