@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from streamlabel.config import Config
+from streamlabel.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,21 @@ def _pull_segment(cfg: Config) -> str:
 
 
 def _pull_validate(cfg: Config) -> str:
+    """'auto' fetches what the daemon would pick: the Ollama model when Ollama answers, else the local model."""
     v = cfg.models.validate_
-    if v.kind == "ollama":
+    if v.kind == "openai":
+        return f"nothing to fetch: the server at {redact(v.base_url)} loads {v.model} itself"
+    if v.kind == "auto":
+        from streamlabel.stages.validate_auto import ollama_answers
+
+        ok, said = ollama_answers(v.host)
+        if not ok:
+            return f"Ollama at {redact(v.host)} does not answer ({said}); {_hf_snapshot(v.local_model)}"
+    if v.kind in ("ollama", "auto"):
         import ollama
 
         ollama.Client(host=v.host, timeout=None).pull(v.model)
-        return f"ollama {v.host} has {v.model}"
+        return f"ollama {redact(v.host)} has {v.model}"
     return _hf_snapshot(v.model)
 
 

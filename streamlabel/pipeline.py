@@ -2,12 +2,17 @@
 
 With ``tracking.enabled`` each stream gets an anchor tracker and a part tracker (``tracking.streams``): parts carry
 ``tracker_id`` and ``data["anchor_track_id"]``; Grounding DINO runs on every ``ground_every``-th frame of a stream and
-SAM2 segments the Kalman-predicted part boxes in between; a mask inconsistent with its track's previous mask is never
-accepted automatically; a passing verdict may be reused within ``revalidate_s``; finished anchor tracks become
-track segments (``TrackSegment``) for clips: ``finished_segments()`` after each batch, ``end_stream()`` at the end.
+SAM2 segments the Kalman-predicted part boxes in between; a mask inconsistent with its track's last accepted mask is
+never accepted automatically (``data["flagged"]``); an accepted verdict may be reused within ``revalidate_s`` (rules in
+``StreamTracks.reusable``); finished anchor tracks become track segments (``TrackSegment``) for clips:
+``finished_segments()`` after each batch, ``end_stream()`` at the end.
 
-Predicted frames do not feed the part tracker: a part track ends ``max_age_s`` after its last grounded frame, so keep
-``ground_every`` sampled frames shorter than ``max_age_s``.
+The checklist's scopes (``checks``): the detector also returns the classes named by the checks' ``detector_class``
+(``person``: ``FrameResult.people``); a frame where it finds one rejects every part with ``reject_frame`` without a
+VLM call; a frame-scope failure of any fresh verdict rejects every part of the frame. Every part gets
+``data["status"]``, ``data["verdict"]``, ``data["flagged"]`` and ``data["rejection"]``.
+
+Predicted frames do not feed the part tracker: keep ``ground_every`` sampled frames shorter than ``max_age_s``.
 """
 
 from __future__ import annotations
@@ -21,24 +26,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import supervision as sv
+from supervision.config import CLASS_NAME_DATA_FIELD
 
+from streamlabel.checks import Checklist, detector_failure, people_of, split_detections
 from streamlabel.config import Config
-from streamlabel.frames import Frame, FrameResult, LabelStatus
+from streamlabel.frames import ANCHOR_INDEX_KEY, Frame, FrameResult, LabelStatus, verdict_status
+from streamlabel.judging import FrameDecision, GuardedValidator, Plan, decide, write_decisions
 from streamlabel.stages.base import (
     Candidate,
     Detector,
     Grounder,
-    ModelUnavailableError,
     Runtime,
     Segmenter,
     Validator,
-    ValidatorUnavailableError,
     Verdict,
     backend_factory,
 )
 from streamlabel.stages.gate import ValidatorGate
+from streamlabel.stages.ground import one_per_part
 from streamlabel.tracking.segments import TrackSegment
-from streamlabel.tracking.streams import CONSISTENCY_KEY, StreamTracks
+from streamlabel.tracking.streams import ANCHOR_TRACK_KEY, StreamTracks
+from streamlabel.tracking.tracker import UNCONFIRMED
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +101,16 @@ class StageTimes:
 
 @dataclass
 class Perceived:
-    """A batch after ``Labeler.perceive``: results without statuses, the consistency flags, per-stage times."""
+    """A batch after ``Labeler.perceive``: results without statuses, what the detector answered, per-stage times."""
 
     frames: list[Frame]
     results: list[FrameResult] = field(default_factory=list)
     flagged: list[np.ndarray] = field(default_factory=list)
+    """Per frame, which parts are inconsistent with their track (filled by ``judge``, which owns the references)."""
+    failures: list[Verdict | None] = field(default_factory=list)
+    """Per frame, the detector's failing verdict (a person in the frame) or None."""
     times: dict[str, tuple[float, int]] = field(default_factory=dict)
-    """Stage -> (seconds, items) spent on this batch (``judge`` adds 'validate')."""
+    """Stage -> (seconds, items) spent on this batch (``judge`` adds 'consistency' and 'validate')."""
 
 
 class Labeler:
@@ -110,17 +122,33 @@ class Labeler:
         self.times = StageTimes()
         self.part_name = cfg.target.part.class_name
         self.review_threshold = cfg.target.validation.review_threshold
+        self.checklist = Checklist.from_config(cfg.target.validation)
         self.tracking = cfg.tracking.enabled
-        self.gate = ValidatorGate()
+        self.guarded = GuardedValidator(stages.validator, self.review_threshold)
+        self._detector_id = str(getattr(stages.detector, "model_id", type(stages.detector).__name__))
         self._lock = threading.RLock()  # the tracks, shared by perceive (next batch) and judge (this one)
         self._streams: dict[str, StreamTracks] = {}
+
+    @property
+    def gate(self) -> ValidatorGate:
+        """The validator's circuit breaker (settable, e.g. with a test clock)."""
+        return self.guarded.gate
+
+    @gate.setter
+    def gate(self, gate: ValidatorGate) -> None:
+        self.guarded.gate = gate
+
+    @property
+    def stage_errors(self) -> dict[str, int]:
+        """Unexpected validator errors by exception type (each kind is logged once, with its traceback)."""
+        return self.guarded.errors
 
     def label(self, frames: Sequence[Frame]) -> list[FrameResult]:
         """Run the stages over ``frames`` (any mix of streams) and return one result per frame, in order."""
         return self.judge(self.perceive(frames))
 
     def perceive(self, frames: Sequence[Frame]) -> Perceived:
-        """Detect, track, ground, segment and check consistency: everything up to validation.
+        """Detect, track, ground and segment: everything up to the consistency check and validation.
 
         ``perceive`` of the next batch may run in another thread while ``judge`` of this one runs (the daemon
         overlaps them); the tracks they share are guarded by a lock, and batches must be judged in order.
@@ -129,48 +157,25 @@ class Labeler:
         if not frames:
             return out
         images = [f.image for f in frames]
-        anchors = self._timed(out, "detect", len(images), self.stages.detector.detect, images)
-        ground = [True] * len(frames)
-        if self.tracking:
-            start = time.perf_counter()
-            with self._lock:
-                for i, f in enumerate(frames):
-                    tracks = self._stream(f.stream)
-                    ground[i] = tracks.begin(f)
-                    anchors[i] = tracks.track_anchors(f, anchors[i])
-            self._add(out, "track", time.perf_counter() - start, len(frames))
-        todo = [i for i, g in enumerate(ground) if g]
-        grounded = iter([])
-        if todo:
-            todo_images, todo_anchors = [images[i] for i in todo], [anchors[i] for i in todo]
-            grounded = iter(
-                self._timed(out, "ground", len(todo), self.stages.grounder.ground, todo_images, todo_anchors)
-            )
-        parts = []
-        start = time.perf_counter()
-        with self._lock:
-            for i, f in enumerate(frames):
-                if not self.tracking:
-                    parts.append(next(grounded))
-                elif ground[i]:
-                    parts.append(self._streams[f.stream].track_parts(f, anchors[i], next(grounded)))
-                else:
-                    parts.append(self._streams[f.stream].predicted_parts(f, anchors[i], self.part_name))
-        if self.tracking:
-            self._add(out, "track", time.perf_counter() - start, 0)
+        found = self._timed(out, "detect", len(images), self.stages.detector.detect, images)
+        anchors, others = [], []
+        for detections in found:
+            a, o = split_detections(detections, self.cfg.target.anchor)
+            anchors.append(a)
+            others.append(o)
+        out.failures = [detector_failure(o, self.checklist, self._detector_id) for o in others]
+        ground = self._track_anchors(out, anchors)
+        parts = self._ground(out, images, anchors, ground)
         n_parts = sum(len(p) for p in parts)
         parts = self._timed(out, "segment", n_parts, self.stages.segmenter.segment, images, parts)
-        out.results = [FrameResult(f, a, p) for f, a, p in zip(frames, anchors, parts, strict=True)]
-        out.flagged = [np.zeros(len(r.parts), dtype=bool) for r in out.results]
-        if self.tracking:
-            start = time.perf_counter()
-            with self._lock:
-                out.flagged = [self._streams[r.frame.stream].check_masks(r.parts) for r in out.results]
-            self._add(out, "consistency", time.perf_counter() - start, n_parts)
+        out.results = [
+            FrameResult(f, a, p, people=people_of(o)) for f, a, p, o in zip(frames, anchors, parts, others, strict=True)
+        ]
         return out
 
     def judge(self, perceived: Perceived) -> list[FrameResult]:
-        """Validate (or reuse verdicts) and set every part's status; returns the batch's results, in order."""
+        """Check consistency, validate (or reuse verdicts) and set every part's status, verdict, flag and rejection;
+        returns the batch's results, in order. A validator error never escapes: its candidates stay pending."""
         if perceived.results:
             self._judge(perceived)
         return perceived.results
@@ -192,11 +197,59 @@ class Labeler:
             tracks = self._streams.get(stream)
             return [] if tracks is None else tracks.end()
 
+    def on_inconsistent(self, status: LabelStatus) -> LabelStatus:
+        """The status of a mask flagged inconsistent: never accepted; rejected when ``on_inconsistent`` says so."""
+        if self.cfg.tracking.on_inconsistent == "reject":
+            return LabelStatus.REJECTED
+        return LabelStatus.REVIEW if status == LabelStatus.ACCEPTED else status
+
+    def status_of(self, verdict: Verdict) -> LabelStatus:
+        """Accepted, review or rejected, from a verdict and the review threshold."""
+        return verdict_status(verdict, self.review_threshold)
+
+    # ------------------------------------------------------------------------------------------- perceive
+
     def _stream(self, stream: str) -> StreamTracks:
         tracks = self._streams.get(stream)
         if tracks is None:
             tracks = self._streams[stream] = StreamTracks(stream, self.cfg.tracking)
         return tracks
+
+    def _track_anchors(self, batch: Perceived, anchors: list[sv.Detections]) -> list[bool]:
+        """Give the anchors track ids (in place); return which frames Grounding DINO should see."""
+        ground = [True] * len(anchors)
+        if self.tracking:
+            start = time.perf_counter()
+            with self._lock:
+                for i, f in enumerate(batch.frames):
+                    tracks = self._stream(f.stream)
+                    ground[i] = tracks.begin(f)
+                    anchors[i] = tracks.track_anchors(f, anchors[i])
+            self._add(batch, "track", time.perf_counter() - start, len(anchors))
+        return ground
+
+    def _ground(
+        self, batch: Perceived, images: list[np.ndarray], anchors: list[sv.Detections], ground: list[bool]
+    ) -> list[sv.Detections]:
+        """Parts per frame: grounded where ``ground`` says so, else predicted from the part tracks."""
+        todo = [i for i, g in enumerate(ground) if g]
+        grounded: Any = iter([])
+        if todo:
+            todo_images, todo_anchors = [images[i] for i in todo], [anchors[i] for i in todo]
+            found = self._timed(batch, "ground", len(todo), self.stages.grounder.ground, todo_images, todo_anchors)
+            grounded = iter([one_per_part(p, self.cfg.target.part.nms_iou) for p in found])
+        if not self.tracking:
+            return list(grounded)
+        parts = []
+        start = time.perf_counter()
+        with self._lock:
+            for i, f in enumerate(batch.frames):
+                if ground[i]:
+                    parts.append(self._streams[f.stream].track_parts(f, anchors[i], next(grounded)))
+                else:
+                    parts.append(self._streams[f.stream].predicted_parts(f, anchors[i], self.part_name))
+        self._add(batch, "track", time.perf_counter() - start, 0)
+        return parts
 
     def _add(self, batch: Perceived, stage: str, seconds: float, items: int) -> None:
         self.times.add(stage, seconds, items)
@@ -209,88 +262,120 @@ class Labeler:
         self._add(batch, stage, time.perf_counter() - start, items)
         return out
 
-    def _judge(self, batch: Perceived) -> None:
-        """Validate every part (or reuse its track's verdict) and set ``data['status']`` and ``data['verdict']``."""
-        results, flagged = batch.results, batch.flagged
-        candidates: list[Candidate] = []
-        owners: list[tuple[int, int]] = []
-        reused: dict[tuple[int, int], Verdict] = {}
-        with self._lock:
-            self._gather(results, candidates, owners, reused)
-        verdicts: list[Verdict | None] = [None] * len(candidates)
-        statuses = [LabelStatus.REVIEW] * len(candidates)
-        if self.stages.validator is not None and candidates:
-            # Never passed, never dropped: without an answer the candidates are stored as pending, judged later.
-            if self.gate.paused:
-                self.gate.skipped += len(candidates)
-                statuses = [LabelStatus.PENDING] * len(candidates)
-            else:
-                try:
-                    got = self._timed(batch, "validate", len(candidates), self.stages.validator.validate, candidates)
-                    verdicts = list(got)
-                    statuses = [self.status_of(v) for v in got]
-                    self.gate.answered()
-                except (ValidatorUnavailableError, ModelUnavailableError) as exc:
-                    pause = self.gate.failed()
-                    log.error(
-                        "validator unavailable, %d candidates kept pending; the next %.0f s of candidates go to "
-                        "pending without asking: %s",
-                        len(candidates),
-                        pause,
-                        exc,
-                    )
-                    statuses = [LabelStatus.PENDING] * len(candidates)
-        judged: dict[tuple[int, int], tuple[Verdict | None, LabelStatus]] = {
-            owner: (v, s) for owner, v, s in zip(owners, verdicts, statuses, strict=True)
-        }
-        judged |= {owner: (v, self.status_of(v)) for owner, v in reused.items()}
-        for i, r in enumerate(results):
-            n = len(r.parts)
-            status = np.empty(n, dtype=object)
-            verdict = np.empty(n, dtype=object)
-            for j in range(n):
-                verdict[j], s = judged[(i, j)]
-                status[j] = str(self.on_inconsistent(s) if flagged[i][j] else s)
-                if self.tracking and r.parts.tracker_id is not None and not flagged[i][j]:
-                    with self._lock:
-                        self._streams[r.frame.stream].remember(int(r.parts.tracker_id[j]), r.frame.pts, verdict[j])
-            r.parts.data["status"] = status
-            r.parts.data["verdict"] = verdict
+    # ---------------------------------------------------------------------------------------------- judge
 
-    def _gather(
-        self,
-        results: list[FrameResult],
-        candidates: list[Candidate],
-        owners: list[tuple[int, int]],
-        reused: dict[tuple[int, int], Verdict],
-    ) -> None:
-        """Split the parts into candidates for the validator and parts whose track's verdict is reused."""
-        for i, r in enumerate(results):
-            names = r.anchors.data.get("class_name", np.array(["object"] * len(r.anchors)))
-            scores = r.parts.data.get(CONSISTENCY_KEY)
-            for j in range(len(r.parts)):
-                if self.tracking and r.parts.tracker_id is not None and scores is not None:
-                    tracks = self._streams[r.frame.stream]
-                    kept = tracks.reusable(int(r.parts.tracker_id[j]), r.frame.pts, float(scores[j]))
-                    if kept is not None:
-                        reused[(i, j)] = kept
-                        continue
-                a = int(r.parts.data["anchor_index"][j])
-                candidates.append(
+    def _judge(self, batch: Perceived) -> None:
+        """Plan, validate, then flag and decide the frames in order (see ``judge``).
+
+        The consistency check runs frame by frame after validation, so that a mask accepted in one frame is the
+        reference of the stream's next frame even inside one batch; reuse is planned before validation, against
+        the references of earlier batches.
+        """
+        if not batch.failures:
+            batch.failures = [None] * len(batch.results)
+        with self._lock:
+            plan = self._plan(batch)
+        got = self.guarded.answer(plan.candidates)
+        if got.seconds:
+            self._add(batch, "validate", got.seconds, len(plan.candidates))
+        fresh = {o: (v, s) for o, v, s in zip(plan.owners, got.verdicts, got.statuses, strict=True)}
+        batch.flagged = []
+        for i, r in enumerate(batch.results):
+
+            def answer(j: int, i: int = i) -> tuple[Verdict | None, LabelStatus]:
+                if (i, j) in plan.reused:
+                    return plan.reused[(i, j)], self.status_of(plan.reused[(i, j)])
+                return fresh[(i, j)]
+
+            fresh_rows = {j for (k, j) in fresh if k == i}
+            flagged, failure = self._check_masks(batch, r), batch.failures[i]
+            batch.flagged.append(flagged)
+            decision = decide(len(r.parts), flagged, failure, answer, fresh_rows, self.checklist, self.on_inconsistent)
+            if self.tracking and failure is None:
+                self._weigh_identity(r, decision, {j: fresh[(i, j)][0] for j in fresh_rows})
+            write_decisions(r.parts, decision, flagged, self.checklist)
+            if self.tracking and failure is None:
+                self._remember(r, decision, {j: fresh[(i, j)][0] for j in fresh_rows}, flagged)
+
+    def _weigh_identity(self, r: FrameResult, decision: FrameDecision, fresh: dict[int, Verdict | None]) -> None:
+        """Add each fresh verdict's word on what the part is to its track's record (``StreamTracks.add_identity``);
+        an accepted part whose track's record says it is not the target goes to review."""
+        if r.parts.tracker_id is None:
+            return
+        with self._lock:
+            tracks = self._streams[r.frame.stream]
+            links = r.parts.data.get(ANCHOR_TRACK_KEY, np.full(len(r.parts), UNCONFIRMED))
+            for j, pid in enumerate(r.parts.tracker_id.tolist()):
+                evidence = tracks.add_identity(int(pid), r.frame.pts, self.checklist.identity_probability(fresh.get(j)))
+                doubtful = evidence < 0 or int(links[j]) == UNCONFIRMED
+                if doubtful and decision.statuses[j] == LabelStatus.ACCEPTED:
+                    decision.statuses[j] = LabelStatus.REVIEW
+
+    def _check_masks(self, batch: Perceived, r: FrameResult) -> np.ndarray:
+        """Score a frame's masks against their tracks' last accepted masks; which are flagged inconsistent."""
+        if not self.tracking:
+            return np.zeros(len(r.parts), dtype=bool)
+        start = time.perf_counter()
+        with self._lock:
+            flagged = self._streams[r.frame.stream].check_masks(r.parts)
+        self._add(batch, "consistency", time.perf_counter() - start, len(r.parts))
+        return flagged
+
+    def _plan(self, batch: Perceived) -> Plan:
+        """Split the parts into candidates for the validator and parts whose track's accepted verdict is reused.
+
+        Frames the detector rejected send nothing; a frame whose parts would all be reused while a frame-scope check
+        needs the VLM sends its first part anyway.
+        """
+        plan = Plan()
+        for i, r in enumerate(batch.results):
+            if batch.failures[i] is not None:
+                continue
+            names = r.anchors.data.get(CLASS_NAME_DATA_FIELD, np.array(["object"] * len(r.anchors)))
+            reused = self._reusable(r)
+            rows = [j for j in range(len(r.parts)) if reused[j] is None]
+            plan.reused |= {(i, j): v for j, v in enumerate(reused) if v is not None}
+            if not rows and len(r.parts) and self.checklist.frame_needs_vlm:
+                rows.append(0)
+                del plan.reused[(i, 0)]
+            for j in rows:
+                a = int(r.parts.data[ANCHOR_INDEX_KEY][j])
+                plan.candidates.append(
                     Candidate(r.frame.image, r.parts[j], r.anchors.xyxy[a], str(names[a]), self.part_name)
                 )
-                owners.append((i, j))
+                plan.owners.append((i, j))
+        return plan
 
-    def on_inconsistent(self, status: LabelStatus) -> LabelStatus:
-        """The status of a mask flagged inconsistent: never accepted; rejected when ``on_inconsistent`` says so."""
-        if self.cfg.tracking.on_inconsistent == "reject":
-            return LabelStatus.REJECTED
-        return LabelStatus.REVIEW if status == LabelStatus.ACCEPTED else status
+    def _reusable(self, r: FrameResult) -> list[Verdict | None]:
+        """Per part of a frame, its track's verdict when it may be reused (``StreamTracks.reusable``), else None."""
+        parts = r.parts
+        if not self.tracking or self.cfg.tracking.revalidate_s <= 0 or parts.tracker_id is None:
+            return [None] * len(parts)
+        tracks, image = self._streams[r.frame.stream], r.frame.image
+        scores = tracks.score_masks(parts)
+        links = parts.data.get(ANCHOR_TRACK_KEY, np.full(len(parts), UNCONFIRMED))
+        return [
+            tracks.reusable(int(pid), r.frame.pts, float(score), int(link), tracks.appearance(pid, image, xyxy))
+            for pid, score, link, xyxy in zip(parts.tracker_id, scores, links, parts.xyxy, strict=True)
+        ]
 
-    def status_of(self, verdict: Verdict) -> LabelStatus:
-        """Accepted, review or rejected, from a verdict and the review threshold."""
-        if not verdict.passed:
-            return LabelStatus.REJECTED
-        if verdict.confidence < self.review_threshold:
-            return LabelStatus.REVIEW
-        return LabelStatus.ACCEPTED
+    def _remember(
+        self, r: FrameResult, decision: FrameDecision, fresh: dict[int, Verdict | None], flagged: np.ndarray
+    ) -> None:
+        """Accepted masks become their tracks' references and their verdicts reusable, and so does a consistent mask
+        whose own fresh verdict is accepted in a frame rejected for a frame-scope check (the part itself is fine). A
+        fresh verdict that would not be accepted (failed, or below the review threshold) withdraws the track's
+        older one; a flagged mask neither becomes a reference nor withdraws a verdict."""
+        if r.parts.tracker_id is None:
+            return
+        tracks = self._streams[r.frame.stream]
+        links = r.parts.data.get(ANCHOR_TRACK_KEY, np.full(len(r.parts), UNCONFIRMED))
+        with self._lock:
+            for j, (v, status) in enumerate(zip(decision.verdicts, decision.statuses, strict=True)):
+                pid, link, own = int(r.parts.tracker_id[j]), int(links[j]), fresh.get(j)
+                own_accepted = own is not None and self.status_of(own) == LabelStatus.ACCEPTED
+                if status == LabelStatus.ACCEPTED or (own_accepted and not flagged[j]):
+                    tracks.adopt_references(r.parts, [j], r.frame.image)
+                    tracks.remember(pid, r.frame.pts, link, own if own_accepted else v)
+                elif own is not None and not own_accepted:
+                    tracks.remember(pid, r.frame.pts, link, None)

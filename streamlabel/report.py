@@ -11,6 +11,7 @@ from rich.table import Table
 
 from streamlabel.config import Config
 from streamlabel.daemon.runner import Runner, RunStats
+from streamlabel.events import EventSink, open_sink
 from streamlabel.pipeline import Stages
 from streamlabel.store import DatasetStore
 from streamlabel.streams.source import SourceError, is_live, open_container
@@ -37,8 +38,14 @@ def expected_frames(cfg: Config) -> int | None:
     return round(total) or None
 
 
-def label_with_progress(cfg: Config, stages: Stages, store: DatasetStore, console: Console) -> RunStats:
-    """Label every stream of ``cfg`` to its end with a progress bar, then print the summary."""
+def label_with_progress(
+    cfg: Config, stages: Stages, store: DatasetStore, console: Console, sink: EventSink | None = None
+) -> RunStats:
+    """Label every stream of ``cfg`` to its end with a progress bar, deliver its events, then print the summary.
+
+    Without ``sink`` the run opens its own (MQTT when configured, else ``events.jsonl``) and stops it after
+    delivering what it can; a caller's ``sink`` is woken by the run and left running.
+    """
     total = expected_frames(cfg)
     with Progress(
         TextColumn("[bold]labeling"),
@@ -58,20 +65,45 @@ def label_with_progress(cfg: Config, stages: Stages, store: DatasetStore, consol
                 task, completed=s.frames, info=f"anchors {s.anchors}  parts {s.parts}  accepted {s.labels['accepted']}"
             )
 
-        runner = Runner(cfg, stages, store, on_result=on_result)
+        own_sink = sink is None
+        if sink is None:
+            sink = open_sink(cfg, store.manifest)
+            sink.start()
+        runner = Runner(cfg, stages, store, on_result=on_result, sink=sink)
         try:
             stats = runner.run_until_done()
         except KeyboardInterrupt:
             runner.stop()
+            runner.clips_closed = runner.clips.close(cfg.daemon.stop_timeout_s)  # a clip may be being written
             stats = runner.stats
         finally:
-            store.close()
+            events = deliver_events(cfg, sink, store) if own_sink else None
+            if runner.clips_closed:  # else a clip thread still writes: the store stays open until the process ends
+                store.close()
         progress.update(task, total=stats.frames, completed=stats.frames)
-    print_summary(stats, runner.labeler.times, store.root, console)
+    print_summary(stats, runner.labeler.times, store.root, console, events)
     return stats
 
 
-def print_summary(stats: RunStats, times: object, root: Path, console: Console) -> None:
+def events_target(cfg: Config, root: Path) -> str:
+    """Where the run's events go, in words: the MQTT broker or the events.jsonl file."""
+    if cfg.mqtt is not None:
+        return f"MQTT {cfg.mqtt.host}:{cfg.mqtt.port}"
+    return str(root / "events.jsonl")
+
+
+def deliver_events(cfg: Config, sink: EventSink, store: DatasetStore) -> str:
+    """Stop ``sink`` after it delivered what it can within ``daemon.stop_timeout_s``; say where they went.
+
+    Events it could not deliver (the broker is down) stay in the outbox and leave with the next run or daemon.
+    """
+    sink.stop(cfg.daemon.stop_timeout_s)
+    left = store.manifest.outbox_depth()
+    text = f"{getattr(sink, 'delivered', 0)} delivered to {events_target(cfg, store.root)}"
+    return text + (f"; {left} kept in the outbox for the next run" if left else "")
+
+
+def print_summary(stats: RunStats, times: object, root: Path, console: Console, events: str | None = None) -> None:
     """The end-of-run table: what was found, where it went, and how fast each stage was."""
     table = Table(title="streamlabel summary", show_header=False)
     table.add_row("frames labeled", str(stats.frames))
@@ -88,6 +120,8 @@ def print_summary(stats: RunStats, times: object, root: Path, console: Console) 
     for name, error in stats.ended.items():
         if error:
             table.add_row(f"stream {name}", f"[red]ended with an error: {error}[/]")
+    if events is not None:
+        table.add_row("events", events)
     table.add_row("store", str(root))
     console.print(table)
 

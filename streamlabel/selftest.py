@@ -68,11 +68,11 @@ def _selftest(root: Path, console: Console, mqtt: MqttConfig | None = None) -> b
     console.print(f"rendered {clip} ({time.perf_counter() - start:.1f} s so far)")
     cfg = Config.model_validate(tiny_config_dict(models, root / "store", {"selftest": str(clip)}))
     cfg = cfg.model_copy(update={"mqtt": mqtt})
+    config_path = write_config(cfg, root / "streamlabel.yml")
+    console.print(f"config of this run: {config_path} (label or run with it: see the README)", highlight=False)
     runtime = Runtime.resolve(cfg.models.device, cfg.models.dtype)
     stages = Stages.build(cfg, runtime)
-    store = DatasetStore(
-        Path(cfg.store.path), [cfg.target.part.class_name], keep_rejected=True, publish_rejected=mqtt is not None
-    )
+    store = DatasetStore.from_config(cfg, publish_rejected=mqtt is not None)
     sink_manifest = Manifest(store.manifest.path)  # the run closes the store; the sink drains after it
     sink = open_sink(cfg, sink_manifest)
     sink.start()
@@ -81,9 +81,7 @@ def _selftest(root: Path, console: Console, mqtt: MqttConfig | None = None) -> b
             error = getattr(sink, "last_error", None) or "no answer"
             console.print(f"[red]selftest FAILED: cannot publish to MQTT broker {mqtt.host}:{mqtt.port}: {error}[/]")
             return False
-        sink.stream_status("selftest", "online")
-        stats = label_with_progress(cfg, stages, store, console)
-        sink.stream_status("selftest", "finished")
+        stats = label_with_progress(cfg, stages, store, console, sink)  # the run publishes the stream's status
         _wait(lambda: sink.depth() == 0, MQTT_DRAIN_TIMEOUT_S if mqtt else 10.0)
     finally:
         sink.stop(10.0)
@@ -96,6 +94,12 @@ def _selftest(root: Path, console: Console, mqtt: MqttConfig | None = None) -> b
     for p in problems:
         console.print(f"[red]store problem: {p}[/]")
     ok = stats.frames > 0 and not problems and not any(stats.ended.values()) and left == 0
+    accepted = stats.labels.get("accepted", 0)
+    console.print(
+        f"{accepted} labels accepted into {Path(cfg.store.path) / 'images'} and its labels/ (with their events): the "
+        "whole path works; with random weights those verdicts are meaningless.",
+        highlight=False,
+    )
     verdict = "[green]selftest passed[/]" if ok else "[red]selftest FAILED[/]"
     console.print(
         f"{verdict}: {stats.frames} frames through detect → ground → segment → validate, "
@@ -103,6 +107,17 @@ def _selftest(root: Path, console: Console, mqtt: MqttConfig | None = None) -> b
         f"{time.perf_counter() - start:.1f} s in all. Output: {root}"
     )
     return ok
+
+
+def write_config(cfg: Config, path: Path) -> Path:
+    """Save ``cfg`` as a YAML file that ``streamlabel label/run -c`` loads back to the same config."""
+    import yaml
+
+    data = cfg.model_dump(mode="json", by_alias=True, exclude_none=True)
+    header = "# The config streamlabel selftest used: tiny random-weight models (meaningless labels).\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def _wait(cond: Callable[[], bool], timeout_s: float) -> bool:

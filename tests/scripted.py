@@ -60,26 +60,35 @@ def _index(image: np.ndarray) -> int:
 
 
 class ScriptedDetector:
-    """Anchors per frame index from ``script`` (lists of xyxy boxes), class 16 ``dog``."""
+    """Anchors per frame index from ``script`` (lists of xyxy boxes), class 16 ``dog``; with ``people`` (frame index
+    -> confidence), one class 0 ``person`` box at the left edge of those frames too."""
 
     model_id = "scripted-detect"
 
-    def __init__(self, script: dict[int, list[list[float]]]) -> None:
+    def __init__(self, script: dict[int, list[list[float]]], people: dict[int, float] | None = None) -> None:
         self.script = script
+        self.people = people or {}
 
     def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
         out = []
         for image in images:
             boxes = np.array(self.script.get(_index(image), []), dtype=np.float32).reshape(-1, 4)
             n = len(boxes)
-            out.append(
-                sv.Detections(
-                    xyxy=boxes,
-                    confidence=np.full(n, 0.9, dtype=np.float32),
-                    class_id=np.full(n, 16, dtype=np.int64),
-                    data={"class_name": np.array(["dog"] * n, dtype=str)},
-                )
+            found = sv.Detections(
+                xyxy=boxes,
+                confidence=np.full(n, 0.9, dtype=np.float32),
+                class_id=np.full(n, 16, dtype=np.int64),
+                data={"class_name": np.array(["dog"] * n, dtype=str)},
             )
+            if _index(image) in self.people:
+                person = sv.Detections(
+                    xyxy=np.array([[0, 0, 15, 100]], dtype=np.float32),
+                    confidence=np.array([self.people[_index(image)]], dtype=np.float32),
+                    class_id=np.array([0], dtype=np.int64),
+                    data={"class_name": np.array(["person"], dtype=str)},
+                )
+                found = sv.Detections.merge([found, person])
+            out.append(found)
         return out
 
 

@@ -102,7 +102,7 @@ def test_default_config_file_is_the_documented_default() -> None:
     cfg = load(ROOT / "config" / "streamlabel.yml", environ={})
     assert cfg.target.anchor.classes == ["dog"]
     assert cfg.target.part.prompt == "eye"
-    assert cfg.models.validate_.kind == "ollama"
+    assert cfg.models.validate_.kind == "auto"
     assert cfg.models.validate_.model == "gemma4:e4b"
     assert [c.name for c in cfg.target.validation.checks] == [
         "anchor_visible",

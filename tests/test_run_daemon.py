@@ -6,6 +6,7 @@ old config kept; a crash-looping stream goes offline without touching the others
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -257,4 +258,51 @@ def test_sigterm_respects_the_stop_timeout(tmp_path: Path, tiny_models: TinyMode
     assert "were not labeled" in daemon.log
     _, stored = reported_stored(daemon.log)
     assert manifest_frames(store / "manifest.sqlite") == stored
+    assert check_store(store) == []
+
+
+def run_files(config: Path, clip: Path) -> str:
+    """``streamlabel run --source <file>`` to its end (no signal); returns its output, asserting exit 0."""
+    env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET", "WATCHDOG_USEC")}
+    done = subprocess.run(
+        [sys.executable, "-m", "streamlabel.cli", "run", "-c", str(config), "--source", str(clip)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    return out
+
+
+def max_seq(db: Path) -> int:
+    with sqlite3.connect(db, timeout=10) as conn:
+        return conn.execute("SELECT MAX(seq) FROM frames").fetchone()[0]
+
+
+@pytest.mark.slow
+def test_run_on_a_file_ends_by_itself_and_a_second_run_resumes(tmp_path: Path, tiny_models: TinyModels, scene_clip):
+    """`make run SOURCE=file.mp4`: every stream is a file, so `run` ends when it is read and says where the
+    dataset is; run again, it resumes after the last stored frame: nothing labeled twice, no store error."""
+    clip, _ = scene_clip
+    store = tmp_path / "store"
+    cfg = tiny_config_dict(tiny_models, store, {}, fps=2)
+    cfg["target"]["validation"]["enabled"] = False  # the run's end and the resume are the point, not verdicts
+    cfg["daemon"] = {"metrics_address": None}
+    config = tmp_path / "c.yml"
+    config.write_text(yaml.safe_dump(cfg))
+
+    first = run_files(config, clip)
+    assert f"the dataset is in {store}" in first
+    labeled, stored = reported_stored(first)
+    assert labeled == 4 and stored >= 1  # 2 s at 2 fps
+    last = max_seq(store / "manifest.sqlite")
+
+    second = run_files(config, clip)
+    assert f"resuming after sampled frame {last}" in second
+    again, stored_again = reported_stored(second)
+    assert again == labeled - 1 - last  # only the frames after the last stored one
+    assert manifest_frames(store / "manifest.sqlite") == stored + stored_again
+    assert "UNIQUE" not in first + second and "not stored" not in second
     assert check_store(store) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamlabel.cli import bench, bench_tracking, daemon, labeling, models, store  # noqa: F401  (registers the commands)
+from streamlabel.cli import bench, bench_store, bench_tracking, daemon, labeling, models, report, review, store  # noqa: F401  (registers the commands)
 from streamlabel.cli.common import app
 
 

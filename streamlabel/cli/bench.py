@@ -102,3 +102,86 @@ def _print_stages(result: dict) -> None:
             line += f"; with validate {p['with_validate_frames_per_s']} frames/s"
         console.print(line, highlight=False)
     console.print(f"architectures: {', '.join(result['architectures'].values())}", highlight=False)
+
+
+@bench_app.command("segment")
+def bench_segment_cmd(
+    sizes: Annotated[str, typer.Option(help="Comma-separated part sizes (long axis, pixels) in a 1080p frame.")] = (
+        "8,12,16,24,32,40"
+    ),
+    frames: Annotated[int, typer.Option(min=1, help="Frames per size (3 dogs with two eyes each).")] = 4,
+    seed: Annotated[int, typer.Option(help="Scene seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Polygon IoU with the truth of crop versus full-frame segmentation, through an oracle at SAM2's resolution."""
+    import json
+
+    from rich.table import Table
+
+    from streamlabel.bench.segment import bench_segment
+
+    try:
+        sizes_px = tuple(float(s) for s in sizes.split(",") if s.strip())
+    except ValueError:
+        raise typer.BadParameter(f"sizes must be numbers (got {sizes!r})", param_hint="--sizes") from None
+    if not sizes_px or min(sizes_px) <= 0:
+        raise typer.BadParameter("give at least one size > 0", param_hint="--sizes")
+    result = bench_segment(sizes_px, frames=frames, seed=seed)
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"polygon IoU with the truth, {result['frame']} frame, SAM2 input {result['sam2_image_size']}")
+    for col in ("size px", "parts", "ideal", "full", "full min", "full lost", "crop", "crop min", "crop lost"):
+        table.add_column(col, justify="right")
+    for r in result["sizes"]:
+        figures = [r["ideal_iou"], r["full_iou"], r["full_iou_min"], r["full_dropped"]]
+        figures += [r["crop_iou"], r["crop_iou_min"], r["crop_dropped"]]
+        table.add_row(f"{r['size_px']:g}", str(r["parts"]), *(str(f) for f in figures))
+    console.print(table)
+
+
+@bench_app.command("quality")
+def bench_quality_cmd(
+    seeds: Annotated[int, typer.Option(min=1, max=256, help="Sequences (seed 0..N-1; 1, 2, 3 dogs in turn).")] = 3,
+    frames: Annotated[int, typer.Option(min=1, max=65536, help="Sampled frames per sequence (2 fps).")] = 60,
+    reuse_s: Annotated[float, typer.Option(min=0, help="tracking.revalidate_s of the reuse variant.")] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Label precision and recall of the real Labeler and store on scripted sequences with known truth."""
+    import json
+
+    from streamlabel.bench.quality import bench_quality, default_variants
+
+    with console.status("labeling synthetic sequences …") as status:
+        result = bench_quality(seeds, frames, variants=default_variants(reuse_s), progress=status.update)
+    if as_json:
+        print(json.dumps(result))
+        return
+    _print_quality(result)
+
+
+def _print_quality(result: dict) -> None:
+    from rich.table import Table
+
+    from streamlabel.bench.quality import FIGURES
+
+    title = f"label quality: {result['seeds']} sequences x {result['frames']} frames, mean ± std over the sequences"
+    table = Table(title=title)
+    table.add_column("figure")
+    for v in result["variants"]:
+        table.add_column(v["name"], justify="right")
+    for name in (*FIGURES, "ms_per_frame"):
+        cells = []
+        for v in result["variants"]:
+            s = v["figures"][name]
+            cells.append("–" if s["mean"] is None else f"{s['mean']:.4g} ± {s['std']:.2g}")
+        table.add_row(name, *cells)
+    for name in ("precision", "recall_passed", "recall_good"):
+        pooled = [v["figures"]["pooled"][name] for v in result["variants"]]
+        table.add_row(f"pooled {name}", *("–" if p is None else f"{p:.4g}" for p in pooled))
+    console.print(table)
+    goals = result["goals"]
+    console.print(
+        f"goals: precision >= {goals['precision']}, recall_passed >= {goals['recall_passed']}; {result['seconds']} s",
+        highlight=False,
+    )

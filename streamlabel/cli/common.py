@@ -98,14 +98,5 @@ def build(cfg: Config, out: Path | None = None) -> tuple[Stages, DatasetStore]:
         console.print(f"[red]{exc}[/]", highlight=False)
         raise typer.Exit(EXIT_MODEL) from None
     root = out or Path(cfg.store.path)
-    store = DatasetStore(
-        root,
-        [cfg.target.part.class_name],
-        cfg.store.jpeg_quality,
-        cfg.store.keep_rejected,
-        publish_rejected=bool(cfg.mqtt and cfg.mqtt.publish_rejected),
-        val_fraction=cfg.store.val_fraction,
-        background_fraction=cfg.store.background_fraction,
-        ignore_margin_px=cfg.store.ignore_margin_px,
-    )
+    store = DatasetStore.from_config(cfg, root)
     return stages, store

@@ -46,7 +46,11 @@ def run(
     config: ConfigOpt = Path(DEFAULT_CONFIG),
     source: Annotated[list[str] | None, typer.Option(help="Add a source (file, URL or device).")] = None,
 ) -> None:
-    """Run the daemon on every configured stream until SIGINT or SIGTERM; SIGHUP reloads the config."""
+    """Run the daemon on every configured stream until SIGINT or SIGTERM; SIGHUP reloads the config.
+
+    When every stream is a file (no camera, no looped file) it ends once they are read, and a file already in the
+    store resumes after its last stored frame.
+    """
     from streamlabel.daemon.logs import setup_service_logging, under_journald
     from streamlabel.daemon.service import Daemon
     from streamlabel.report import print_summary

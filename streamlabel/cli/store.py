@@ -32,7 +32,12 @@ def _progress(label: str) -> tuple[Progress, object]:
 
 @app.command()
 def export(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="coco (instance segmentation JSON) or yolo (YOLO-seg).")],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="coco (instance segmentation JSON), yolo (YOLO-seg), label-studio or cvat."
+        ),
+    ],
     out: OutOpt,
     config: ConfigOpt = Path(DEFAULT_CONFIG),
     stream: StreamOpt = None,
@@ -104,8 +109,11 @@ def prune(config: ConfigOpt = Path(DEFAULT_CONFIG)) -> None:
     if not (root / "manifest.sqlite").is_file():
         console.print(f"[red]no store at {root} (manifest.sqlite expected)[/]", highlight=False)
         raise typer.Exit(EXIT_STORE)
-    if cfg.store.max_gb is None and cfg.store.max_age_days is None:
-        console.print("[yellow]store.max_gb and store.max_age_days are unset: nothing to prune[/]", highlight=False)
+    if cfg.store.max_gb is None and cfg.store.max_age_days is None and cfg.store.review_max_age_days is None:
+        console.print(
+            "[yellow]store.max_gb, store.max_age_days and store.review_max_age_days are unset: nothing to prune[/]",
+            highlight=False,
+        )
     manifest = Manifest(root / "manifest.sqlite")
     try:
         report = prune_store(StoreHandle(root, manifest), cfg)

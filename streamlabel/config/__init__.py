@@ -15,6 +15,9 @@ from streamlabel.config.models import (
     ValidateModelConfig,
 )
 from streamlabel.config.mqtt import MqttConfig, TlsConfig
+from streamlabel.config.novelty import NoveltyConfig
+from streamlabel.config.privacy import PrivacyConfig
+from streamlabel.config.review import ReviewConfig
 from streamlabel.config.root import STREAM_NAME, Config
 from streamlabel.config.service import DaemonConfig, StoreConfig
 from streamlabel.config.streams import StreamConfig
@@ -42,7 +45,10 @@ __all__ = [
     "GroundModelConfig",
     "ModelsConfig",
     "MqttConfig",
+    "NoveltyConfig",
     "PartConfig",
+    "PrivacyConfig",
+    "ReviewConfig",
     "SegmentModelConfig",
     "StoreConfig",
     "StreamConfig",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, SecretStr
 
 from streamlabel.config.base import _Model
 
@@ -49,6 +49,33 @@ class SegmentModelConfig(_Model):
         description="SAM2 model config: a packaged name (configs/sam2.1/sam2.1_hiera_t.yaml) or a YAML path.",
     )
     checkpoint: str | None = Field(None, description="Local SAM2 checkpoint (.pt) to load with 'config'.")
+    mode: Literal["crop", "full"] = Field(
+        "crop",
+        description="'crop': SAM2 sees a square crop around each anchor's parts, so a small part spans many of "
+        "its mask cells (one image encoding per anchor with parts). 'full': SAM2 sees the whole frame (one "
+        "encoding per frame, cheaper with many anchors per frame, coarse masks for small parts).",
+    )
+    crop_context: float = Field(
+        3.0,
+        ge=0,
+        le=50,
+        description="Crop mode: margin around an anchor's parts on each side, in multiples of the largest part's "
+        "side. Higher gives SAM2 more context around the part, at a coarser resolution.",
+    )
+    crop_max_upscale: float = Field(
+        4.0,
+        ge=1,
+        le=64,
+        description="Crop mode: largest magnification of a crop into SAM2's input (input size / crop side); a "
+        "smaller crop is grown until it fits. Higher resolves tiny parts more finely but feeds SAM2 blurry, "
+        "out-of-scale pixels.",
+    )
+    batch_size: int = Field(
+        16,
+        ge=1,
+        description="Images per SAM2 encoder pass (crops in crop mode, frames in full mode). Larger is faster on "
+        "a GPU, uses more memory.",
+    )
     keep_largest_component: bool = Field(
         True, description="Keep only the largest connected region of each mask (drops speckles)."
     )
@@ -63,16 +90,52 @@ class SegmentModelConfig(_Model):
 class ValidateModelConfig(_Model):
     """Stage 4: vision-language validation."""
 
-    kind: str = Field("ollama", description="Backend: 'ollama' (HTTP) or 'transformers' (in process).")
+    kind: str = Field(
+        "auto",
+        description="Backend: 'auto' (Ollama when its host answers at start-up, else 'local_model' in process), "
+        "'ollama' (HTTP), 'openai' (any OpenAI-compatible server: vLLM, SGLang, llama.cpp) or 'transformers' "
+        "(in process).",
+    )
     model: str = Field(
         "gemma4:e4b",
-        description="Ollama model tag, or a Hugging Face id / local folder for 'transformers'.",
+        description="Ollama model tag ('auto', 'ollama'), the served model name ('openai'), or a Hugging Face id / "
+        "local folder ('transformers').",
     )
-    host: str = Field("http://127.0.0.1:11434", description="Ollama server URL.")
-    timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for one verdict.")
-    retries: int = Field(3, ge=0, description="Retries of a failed request before the candidate stays pending.")
+    host: str = Field("http://127.0.0.1:11434", description="Ollama server URL ('auto', 'ollama').")
+    local_model: str = Field(
+        "Qwen/Qwen3-VL-4B-Instruct",
+        description="'auto' without an answering Ollama: Hugging Face id or local folder of the vision-language "
+        "model run in process (Apache-2.0; `streamlabel models pull` fetches it).",
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8000/v1",
+        description="'openai': the server's API root, up to and including /v1 (Ollama's own: http://host:11434/v1).",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="'openai': bearer token, if the server wants one. Write ${NAME}; it is never logged."
+    )
+    timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds one request may wait for its verdict (a 4B model on a GPU answers in a few). Higher "
+        "tolerates a slower server; a hung one then holds a candidate longer before the next try.",
+    )
+    retries: int = Field(
+        3, ge=0, description="Retries of a failed request, within max_wait_s, before the candidate stays pending."
+    )
+    max_wait_s: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="Seconds one candidate may wait for its verdict in all: every request, retry and pause between "
+        "them ('ollama', 'openai'); timeout_s and retries are cut to fit. Keep it well inside systemd's "
+        "WatchdogSec (3 min). Higher rides out longer server hiccups; a hung server holds the labeler that long.",
+    )
     concurrency: int = Field(
-        2, ge=1, description="Verdicts requested at once. Match it to OLLAMA_NUM_PARALLEL on the server."
+        2,
+        ge=1,
+        description="Verdicts requested at once. Match it to OLLAMA_NUM_PARALLEL on an Ollama server; a batching "
+        "server ('openai': vLLM, SGLang) answers 16-64 at once faster than one by one. Higher uses more server memory.",
     )
     max_new_tokens: int = Field(384, ge=16, description="Longest answer the model may give.")
     crop_scale: float = Field(

@@ -212,3 +212,14 @@ class TargetConfig(_Model):
     anchor: AnchorConfig = Field(default_factory=AnchorConfig, description="The anchor object.")
     part: PartConfig = Field(default_factory=PartConfig, description="The part inside the anchor.")
     validation: ValidationConfig = Field(default_factory=ValidationConfig, description="The VLM gate.")
+
+    @model_validator(mode="after")
+    def _detector_class_not_an_anchor(self) -> TargetConfig:
+        for check in self.validation.checks:
+            if check.detector_class is not None and check.detector_class in self.anchor.classes:
+                raise ValueError(
+                    f"validation.checks[{check.name}].detector_class {check.detector_class!r} is also an anchor class "
+                    "(target.anchor.classes): every frame with an anchor would fail the check. Name another class "
+                    "or remove detector_class."
+                )
+        return self

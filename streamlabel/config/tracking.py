@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from streamlabel.config.base import _Model
+from streamlabel.config.novelty import NoveltyConfig
 
 
 class TrackingConfig(_Model):
@@ -18,6 +19,22 @@ class TrackingConfig(_Model):
         ge=0,
         description="Seconds a confirmed track lives without a match. Longer bridges occlusions and misses, at the "
         "risk of handing an old id to a new object.",
+    )
+    reuse_min_similarity: float = Field(
+        0.8,
+        ge=-1,
+        le=1,
+        description="A reused verdict also needs the part to look like it did when it was accepted: the normalised "
+        "correlation of small grayscale patches of its box. An eye that closes keeps a consistent mask but not "
+        "its look. Higher reuses less (more validator calls); lower lets more changes pass on an old verdict.",
+    )
+    identity_half_life_s: float = Field(
+        20.0,
+        gt=0,
+        description="A part track's verdicts on what the candidate is (the not_target checks: an eye, not a nose) "
+        "add up over its frames, and an accepted verdict that its track's record contradicts goes to review. "
+        "Older verdicts fade with this half-life. Longer trusts the record more (fewer one-off false accepts, "
+        "more review after a track id passes to another object); shorter trusts each verdict alone.",
     )
     min_hits: int = Field(
         2,
@@ -44,6 +61,14 @@ class TrackingConfig(_Model):
     measurement_noise: float = Field(
         1.0, gt=0, description="Scales the Kalman measurement noise. Higher trusts detections less, smooths more."
     )
+    low_score: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Detections scoring below this only match tracks left over by confident ones and never start "
+        "a track. 0 turns it off; higher keeps partly hidden objects on their tracks and stops false low-scoring "
+        "detections starting tracks, too high and objects detected with low scores never get an id.",
+    )
     consistency_threshold: float = Field(
         0.5,
         ge=0,
@@ -63,11 +88,25 @@ class TrackingConfig(_Model):
     revalidate_s: float = Field(
         0.0,
         ge=0,
-        description="Reuse a track's passing verdict for this many seconds while its mask stays consistent. 0 "
-        "validates every stored frame (the default); higher saves VLM calls and trusts older judgements.",
+        description="Reuse a part track's accepted verdict for this many seconds while its mask stays consistent "
+        "with its last accepted mask and it stays with the same anchor track (part- and anchor-scope checks only; "
+        "frame-scope checks are answered every frame). 0 validates every stored frame (the default); higher saves "
+        "VLM calls and trusts older judgements.",
+    )
+    max_reuses: int = Field(
+        5,
+        ge=0,
+        description="Frames in a row that may reuse one accepted verdict (within revalidate_s) before the part is "
+        "judged again. Higher saves VLM calls; lower notices sooner a change the consistency check misses (an eye "
+        "closing without its mask changing much).",
     )
     clip_pre_s: float = Field(2.0, ge=0, description="Seconds of video kept before a track segment in its clip.")
     clip_post_s: float = Field(2.0, ge=0, description="Seconds of video kept after a track segment in its clip.")
     clip_min_s: float = Field(
         1.0, ge=0, description="Shortest track segment (seconds, before pre/post-roll) that becomes a clip."
+    )
+    novelty: NoveltyConfig = Field(
+        default_factory=NoveltyConfig,
+        description="Per-track novelty gate: near-copies of what a part track last kept are counted, not validated "
+        "or stored.",
     )

@@ -1,14 +1,21 @@
-"""ClipCutter: turns finished track segments into clips while the runner labels.
+"""ClipCutter: turns finished track segments into clips in its own thread while the runner labels.
 
 File streams are remuxed from the file (no frames kept); live streams are encoded from a bounded buffer of their
-recent sampled frames (``daemon.clip_buffer_s``).
+recent sampled frames (``daemon.clip_buffer_s``). Encoding takes seconds, so ``cut`` only queues the segment (with
+a snapshot of its stream's buffer) for the clip thread: the labeler never waits for an encode. A full queue holds
+the labeler up for ``CLIP_QUEUE_WAIT_S`` at most, then that clip is dropped (logged and counted); labels never are.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from streamlabel.config import Config
 from streamlabel.frames import Frame
@@ -19,16 +26,54 @@ from streamlabel.tracking.segments import TrackSegment
 
 log = logging.getLogger(__name__)
 
+CLIP_QUEUE_SIZE = 16
+"""Segments waiting for their clip; each holds a snapshot of its live stream's buffer (references, not copies)."""
+CLIP_QUEUE_WAIT_S = 1.0
+"""Longest wait of the labeler for room in a full clip queue before that clip is dropped."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    segment: TrackSegment
+    url: str | None
+    frames: tuple[Frame, ...]
+
 
 class ClipCutter:
-    """Keeps recent frames of live streams and writes a clip per finished segment (errors are logged, not raised)."""
+    """Keeps recent frames of live streams and writes a clip per finished segment in a worker thread.
 
-    def __init__(self, store: DatasetStore, cfg: Config) -> None:
+    Errors of one clip are logged, never raised. ``close`` writes what is queued (within a timeout) and ends the
+    thread; the store must stay open until it returned True.
+
+    Args:
+        store: the open store the clips go to.
+        cfg: the configuration (``store.clips``, ``daemon.clip_buffer_s``, ``tracking.clip_*``).
+        on_written: called in the clip thread after every clip written.
+        on_dropped: called after every clip dropped (full queue, or the stop timeout ran out).
+        queue_size: segments that may wait for their clip.
+        wait_s: how long ``cut`` waits for room in a full queue before it drops the clip.
+    """
+
+    def __init__(
+        self,
+        store: DatasetStore,
+        cfg: Config,
+        on_written: Callable[[], None] = lambda: None,
+        on_dropped: Callable[[], None] = lambda: None,
+        queue_size: int = CLIP_QUEUE_SIZE,
+        wait_s: float = CLIP_QUEUE_WAIT_S,
+    ) -> None:
         self.writer = ClipWriter(store, cfg) if cfg.store.clips else None
         self.buffer_s = cfg.daemon.clip_buffer_s
+        self.wait_s = wait_s
         self.written = 0
+        self.dropped = 0
+        self._on_written, self._on_dropped = on_written, on_dropped
         self._frames: dict[str, deque[Frame]] = {}
         self._urls: dict[str, str] = {}
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(queue_size)
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def remember(self, frame: Frame, url: str) -> None:
         """Note a labeled frame of a stream read from ``url``; live streams keep it for ``buffer_s`` seconds."""
@@ -45,23 +90,78 @@ class ClipCutter:
             frames.popleft()
 
     def cut(self, segments: Iterable[TrackSegment]) -> int:
-        """Write the clips of ``segments``; returns how many were written."""
+        """Queue the clips of ``segments`` for the clip thread; returns how many were queued (the rest dropped)."""
         if self.writer is None:
             return 0
-        n = 0
+        queued = 0
         for segment in segments:
-            url = self._urls.get(segment.stream)
+            job = _Job(segment, self._urls.get(segment.stream), tuple(self._frames.get(segment.stream, ())))
+            self._ensure_thread()
             try:
-                record = self.writer.write(segment, url, tuple(self._frames.get(segment.stream, ())))
-            except Exception as exc:  # one bad clip (disk, codec) must not stop the labeling
-                log.error("clip of %s track %d failed: %s", segment.stream, segment.track_id, exc)
+                self._jobs.put(job, timeout=self.wait_s)
+            except queue.Full:
+                self._drop(segment, f"the clip queue stayed full for {self.wait_s:g} s (clips encode too slowly)")
                 continue
-            if record is not None:
-                n += 1
-                log.info("clip %s: %d frames, %.1f s", record.clip_id, record.frames, record.end_pts - record.start_pts)
-        self.written += n
-        return n
+            queued += 1
+        return queued
 
     def forget(self, stream: str) -> None:
-        """The stream ended: drop its buffered frames."""
+        """The stream ended: drop its buffered frames (clips already queued keep their snapshot)."""
         self._frames.pop(stream, None)
+
+    def close(self, timeout_s: float | None = None) -> bool:
+        """Write the queued clips, for up to ``timeout_s`` (None: all of them), and end the clip thread.
+
+        Clips still queued when the time is up are dropped (logged and counted). Returns True when the thread
+        ended, False when a clip is still being written (the store must then stay open).
+        """
+        thread = self._thread
+        if thread is None:
+            return True
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with contextlib.suppress(queue.Full):  # else the halt below ends the thread once the queue has room
+            self._jobs.put(None, timeout=timeout_s)
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            self._halt.set()  # the clip being written is finished; the queued ones are dropped
+            with contextlib.suppress(queue.Full):  # still full: the clip thread is stuck in one write
+                self._jobs.put(None, timeout=1.0)
+            thread.join(1.0)
+        if thread.is_alive():
+            log.warning("a clip is still being written after the stop timeout")
+            return False
+        self._thread = None
+        return True
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="clips", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._halt.is_set():
+                self._drop(job.segment, "the stop timeout ran out")
+                continue
+            self._write(job)
+        while not self._jobs.empty():  # after the end marker: nothing can be queued behind it, but be sure
+            if (job := self._jobs.get_nowait()) is not None:
+                self._drop(job.segment, "the clip thread ended")
+
+    def _write(self, job: _Job) -> None:
+        segment = job.segment
+        assert self.writer is not None
+        try:
+            record = self.writer.write(segment, job.url, job.frames)
+        except Exception as exc:  # one bad clip (disk, codec) must not stop the others
+            log.error("clip of %s track %d failed: %s", segment.stream, segment.track_id, exc)
+            return
+        if record is not None:
+            self.written += 1
+            self._on_written()
+            log.info("clip %s: %d frames, %.1f s", record.clip_id, record.frames, record.end_pts - record.start_pts)
+
+    def _drop(self, segment: TrackSegment, why: str) -> None:
+        self.dropped += 1
+        self._on_dropped()
+        log.warning("clip of %s track %d not cut: %s", segment.stream, segment.track_id, why)

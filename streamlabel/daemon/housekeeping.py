@@ -1,6 +1,8 @@
 """Housekeeping thread of the daemon: judges pending frames again and applies the store's retention limits.
 
-Both run beside the labeler, never in its way: a failure is logged and tried again at the next round.
+Both run beside the labeler, never in its way: a failure is logged and tried again at the next round. A retry
+round asks the validator one frame at a time and looks for a stop between frames, so ``stop`` waits for at most
+one (bounded) validator call; the store must stay open until ``join`` says the thread ended.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from streamlabel.config import Config
@@ -20,6 +23,7 @@ log = logging.getLogger(__name__)
 
 PENDING_RETRY_S = 30.0  # seconds between attempts while the validator is away or nothing is pending
 PRUNE_INTERVAL_S = 300.0  # seconds between retention passes (each one walks the manifest)
+ROUND_FRAMES = 16  # pending frames judged per round before retention gets its turn
 
 
 class Housekeeper(threading.Thread):
@@ -38,7 +42,13 @@ class Housekeeper(threading.Thread):
         self.cfg = cfg
         self.store = store
         self.retry = (
-            PendingRetry(store, validator, cfg.target.validation.review_threshold, cfg.target.part.class_name)
+            PendingRetry(
+                store,
+                validator,
+                cfg.target.validation.review_threshold,
+                cfg.target.part.class_name,
+                cfg.target.validation.checks,
+            )
             if validator is not None
             else None
         )
@@ -51,12 +61,33 @@ class Housekeeper(threading.Thread):
     @property
     def prunes(self) -> bool:
         """Whether the config sets any retention limit."""
-        return self.cfg.store.max_gb is not None or self.cfg.store.max_age_days is not None
+        s = self.cfg.store
+        return s.max_gb is not None or s.max_age_days is not None or s.review_max_age_days is not None
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def halt(self) -> None:
+        """Ask the thread to end after the frame it is judging (returns at once)."""
         self._halt.set()
+
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        """Halt and wait up to ``timeout_s`` for the thread; True when it ended (the store may be closed)."""
+        self.halt()
         if self.is_alive():
             self.join(timeout_s)
+        if self.is_alive():
+            log.warning("housekeeping still busy %.0f s after the stop (a validator call)", timeout_s)
+        return not self.is_alive()
+
+    def settle(self) -> int:
+        """Judge the pending frames once more, in the caller's thread, after the thread ended (a finished run).
+
+        Stops at the first frame the validator cannot answer. Returns how many frames were judged.
+        """
+        if self.retry is None or self.is_alive():
+            return 0
+        before, todo = self.judged, self.retry.pending_count()  # each frame once, even one that stays pending
+        while self.judged - before < todo and self._guard("pending retry", lambda: self._retry_round(lambda: False)):
+            pass
+        return self.judged - before
 
     def run(self) -> None:
         if self.retry is not None:
@@ -70,20 +101,32 @@ class Housekeeper(threading.Thread):
             if not busy:
                 self._halt.wait(self.retry_s)
 
-    def _retry_round(self) -> bool:
-        """One round; True when frames moved (go on at once), False when there is nothing to do now."""
+    def _retry_round(self, halted: Callable[[], bool] | None = None) -> bool:
+        """One round, a frame at a time until ``halted()``; True when frames moved (go on at once), False when
+        there is nothing to do now."""
         assert self.retry is not None
-        report = self.retry.retry_once()
-        if report.judged:
-            self.judged += report.judged
+        halted = halted or self._halt.is_set
+        judged, unavailable, still_pending = 0, False, 0
+        moved: Counter[str] = Counter()
+        for _ in range(ROUND_FRAMES):
+            if halted():
+                break
+            report = self.retry.retry_once(limit=1)
+            judged += report.judged
+            moved.update(report.moved)
+            still_pending, unavailable = report.still_pending, bool(report.unavailable)
+            if not report.judged or unavailable:
+                break
+        if judged:
+            self.judged += judged
             log.info(
                 "judged %d pending frame(s) again: %s; %d still pending",
-                report.judged,
-                ", ".join(f"{k} {v}" for k, v in sorted(report.moved.items())),
-                report.still_pending,
+                judged,
+                ", ".join(f"{k} {v}" for k, v in sorted(moved.items())),
+                still_pending,
             )
             self.on_change()
-        return bool(report.judged) and not report.unavailable
+        return bool(judged) and not unavailable and not halted()
 
     def _prune(self) -> None:
         report = prune(self.store, self.cfg)

@@ -51,6 +51,9 @@ class DaemonMetrics:
         self.frames = Counter("streamlabel_frames_labeled", "Frames that went through every stage.", registry=r)
         self.stored = Counter("streamlabel_frames_stored", "Frames stored, by split.", ["split"], registry=r)
         self.clips = Counter("streamlabel_clips_written", "Clips of finished track segments written.", registry=r)
+        self.clips_dropped = Counter(
+            "streamlabel_clips_dropped", "Clips not cut: the clip queue was full or the stop came first.", registry=r
+        )
         self.store_errors = Counter("streamlabel_store_errors", "Frames the store refused (logged).", registry=r)
         self.labels = Counter(
             "streamlabel_labels",

@@ -1,7 +1,9 @@
 """Runner: supervised stream readers → batched Labeler → store, until the streams end or a stop is asked for.
 
 ``streamlabel label`` runs it until every file is read; ``streamlabel run`` (through ``daemon.service.Daemon``)
-until SIGINT/SIGTERM, with crashed streams restarted and streams added or removed by a reload.
+until SIGINT/SIGTERM (or, when every stream is a file, until they are read), with crashed streams restarted and
+streams added or removed by a reload. A file whose frames are already in the store resumes after its last stored
+frame. The loop and the perceive worker beat ``heartbeats`` for the watchdog; clips are cut in their own thread.
 """
 
 from __future__ import annotations
@@ -10,21 +12,21 @@ import logging
 import queue
 import sqlite3
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from streamlabel import __version__
 from streamlabel.config import Config
 from streamlabel.daemon.clips import ClipCutter
+from streamlabel.daemon.heartbeat import Heartbeat, validator_budget_s
+from streamlabel.daemon.stats import RunStats
 from streamlabel.daemon.supervisor import Slot, Supervisor
 from streamlabel.frames import Frame, FrameResult
 from streamlabel.pipeline import Labeler, Perceived, Stages
 from streamlabel.redaction import redact
 from streamlabel.store.dataset import DatasetStore, StoredFrame
-from streamlabel.streams import QueueItem, StreamEnd, StreamReader, StreamStatus
+from streamlabel.streams import QueueItem, StreamEnd, StreamReader, StreamStatus, is_live
 
 if TYPE_CHECKING:
     from streamlabel.daemon.metrics import DaemonMetrics
@@ -39,32 +41,6 @@ IDLE_WAIT_S = 0.2
 PUBLISHED_STATUSES = frozenset(
     {StreamStatus.ONLINE, StreamStatus.RECONNECTING, StreamStatus.OFFLINE, StreamStatus.FINISHED}
 )
-
-
-@dataclass
-class RunStats:
-    """Counts of one run, for the summary and progress."""
-
-    frames: int = 0
-    anchors: int = 0
-    parts: int = 0
-    labels: Counter[str] = field(default_factory=Counter)
-    stored: Counter[str] = field(default_factory=Counter)
-    ended: dict[str, str | None] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
-    unlabeled: int = 0  # sampled frames still queued when the stop timeout ran out
-
-    def add(self, result: FrameResult, stored: StoredFrame | None) -> None:
-        self.frames += 1
-        self.anchors += len(result.anchors)
-        self.parts += len(result.parts)
-        self.labels.update(result.statuses())
-        if stored is not None:
-            self.stored[stored.split] += 1
-
-    @property
-    def elapsed_s(self) -> float:
-        return time.monotonic() - self.started
 
 
 class Runner:
@@ -83,7 +59,8 @@ class Runner:
         on_result: called after every stored (or skipped) frame.
         sink: the event sink (``streamlabel.events.open_sink``); woken after every store write.
         metrics: the daemon's Prometheus metrics, or None.
-        service: run as the daemon: restart crashed streams and keep ticking while no stream is active.
+        service: run as the daemon: restart crashed streams and keep ticking while no stream is active (unless
+            ``finite`` is set: then the run ends once every stream has ended, as without ``service``).
     """
 
     def __init__(
@@ -105,7 +82,9 @@ class Runner:
         self.sink = sink
         self.metrics = metrics
         self.service = service
+        self.finite = False
         self.tick = time.monotonic()
+        self.heartbeats = {"labeler": Heartbeat("labeler"), "perceive": Heartbeat("perceive", idle=True)}
         self.supervisor = Supervisor(cfg.daemon, on_status=self._status, restarts=service)
         self._on_result = on_result
         self._stopping = False
@@ -115,13 +94,14 @@ class Runner:
         # The batch being perceived (by the worker with models.overlap), finished when the next one starts.
         self._inflight: Future[tuple[Perceived, list[Any]]] | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="perceive") if cfg.models.overlap else None
-        self.clips = ClipCutter(store, cfg)
+        self.clips = ClipCutter(store, cfg, on_written=self._clip_written, on_dropped=self._clip_dropped)
+        self.clips_closed = True  # False when the clip thread outlived the stop (the store must stay open)
         self.config_hash = self._record(cfg)
 
     def _record(self, cfg: Config) -> str:
         digest = cfg.digest()
         self.store.manifest.record_run(
-            digest, cfg.model_dump(mode="json", by_alias=True), {"streamlabel": __version__, **self.stages.model_ids()}
+            digest, cfg.public_dump(), {"streamlabel": __version__, **self.stages.model_ids()}
         )
         return digest
 
@@ -142,7 +122,17 @@ class Runner:
         self._started = True
         for name, s in self.cfg.streams.items():
             if s.enabled:
-                self.supervisor.add(name, s)
+                self.supervisor.add(name, s, self._resume_after(name, s))
+
+    def _resume_after(self, name: str, s: Any) -> int:
+        """The sampled index a file stream resumes after: its last stored frame (-1: from the start)."""
+        if is_live(s.url) or s.loop:
+            return -1
+        last = self.store.last_frame(name)
+        if last is None:
+            return -1
+        log.info("stream %s: frames up to %d (%.1f s) are stored already; resuming after them", name, *last)
+        return last[0]
 
     def reconfigure(self, cfg: Config, added: dict[str, Any], removed: list[str], changed: dict[str, Any]) -> None:
         """Switch to ``cfg`` (same models and target) and start, stop or restart the streams named."""
@@ -153,7 +143,7 @@ class Runner:
         for name, s in changed.items():
             self.supervisor.replace(name, s)
         for name, s in added.items():
-            self.supervisor.add(name, s)
+            self.supervisor.add(name, s, self._resume_after(name, s))
 
     def stop(self, timeout_s: float | None = None) -> None:
         """Stop every reader; the labeler labels the frames already queued for up to ``timeout_s``, then ends."""
@@ -179,13 +169,14 @@ class Runner:
         self.start()
         while True:
             self.tick = time.monotonic()
+            self.heartbeats["labeler"].beat()
             self.supervisor.poll()
             slots = self.supervisor.active()
             if self._drain_deadline is not None and self.tick >= self._drain_deadline:
                 self._abandon(slots)
                 break
             if not slots:
-                if self._stopping or not self.service:
+                if self._stopping or not self.service or self.finite:
                     break
                 self.supervisor.changed.wait(IDLE_WAIT_S)
                 self.supervisor.changed.clear()
@@ -199,6 +190,9 @@ class Runner:
         self._flush()
         if self._worker is not None:
             self._worker.shutdown(wait=True)
+        self.heartbeats["labeler"].beat()
+        left_s = None if self._drain_deadline is None else max(1.0, self._drain_deadline - time.monotonic())
+        self.clips_closed = self.clips.close(left_s)
         self.supervisor.join(max(1.0, (self._drain_deadline or time.monotonic()) - time.monotonic()))
         return self.stats
 
@@ -269,23 +263,42 @@ class Runner:
         if self._worker is None:
             self._finish(*self._perceive(batch))
             return
-        previous, self._inflight = self._inflight, self._worker.submit(self._perceive, batch)
+        previous, self._inflight = self._inflight, self._worker.submit(self._perceive_in_worker, batch)
         if previous is not None:
-            self._finish(*previous.result())  # an error of the stages surfaces here, in the labeler thread
+            self._finish(*self._result(previous))  # an error of the stages surfaces here, in the labeler thread
 
     def _flush(self) -> None:
         """Finish the batch in flight, if any."""
         previous, self._inflight = self._inflight, None
         if previous is not None:
-            self._finish(*previous.result())
+            self._finish(*self._result(previous))
+
+    def _result(self, inflight: Future[tuple[Perceived, list[Any]]]) -> tuple[Perceived, list[Any]]:
+        """Wait for the perceive worker; meanwhile its heartbeat speaks for the loop's."""
+        self.heartbeats["labeler"].beat(waits_for=self.heartbeats["perceive"])
+        try:
+            return inflight.result()
+        finally:
+            self.heartbeats["labeler"].beat()
 
     def _perceive(self, batch: list[Frame]) -> tuple[Perceived, list[Any]]:
         # Segments that ended by this batch: their frames are in it or earlier, stored before they are cut.
         return self.labeler.perceive(batch), self.labeler.finished_segments()
 
+    def _perceive_in_worker(self, batch: list[Frame]) -> tuple[Perceived, list[Any]]:
+        self.heartbeats["perceive"].beat()
+        try:
+            return self._perceive(batch)
+        finally:
+            self.heartbeats["perceive"].beat(idle=True)
+
     def _finish(self, perceived: Perceived, segments: list[Any]) -> None:
         """Judge, store and publish a perceived batch, then cut the clips of the segments that ended with it."""
+        if self.stages.validator is not None:  # a validator call waits on I/O for up to its bounded budget
+            parts = sum(len(r.parts) for r in perceived.results)
+            self.heartbeats["labeler"].beat(validator_budget_s(self.cfg.models.validate_, parts))
         results = self.labeler.judge(perceived)
+        self.heartbeats["labeler"].beat()
         if self.metrics is not None:
             self.metrics.observe_batch(perceived.times)
         for result in results:
@@ -317,6 +330,13 @@ class Runner:
             self.clips.forget(name)
 
     def _cut(self, segments: list[Any]) -> None:
-        written = self.clips.cut(segments) if segments else 0
-        if written and self.metrics is not None:
-            self.metrics.clips.inc(written)
+        if segments:
+            self.clips.cut(segments)
+
+    def _clip_written(self) -> None:
+        if self.metrics is not None:
+            self.metrics.clips.inc()
+
+    def _clip_dropped(self) -> None:
+        if self.metrics is not None:
+            self.metrics.clips_dropped.inc()

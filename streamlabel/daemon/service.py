@@ -1,7 +1,10 @@
 """Daemon: the runner as a service: signals, reload, sd_notify, the event sink, metrics and a clean drain.
 
 Threads: the labeler loop runs in its own thread; the main thread handles signals and the periodic work (watchdog
-pings, status lines, stats events); readers, the sink, the store sizer and the HTTP endpoint have their own.
+pings, status lines, stats events); readers, the perceive worker, clips, housekeeping, the sink, the store sizer and
+the HTTP endpoint have their own. The watchdog ping goes out while the labeling threads' heartbeats are on time,
+a bounded validator wait included. When every stream is a file, the service ends once they are read and the
+pending work is settled. The store is closed only after every thread that writes to it has ended.
 """
 
 from __future__ import annotations
@@ -14,21 +17,24 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from streamlabel import __version__
 from streamlabel.config import Config, StreamConfig
+from streamlabel.daemon.heartbeat import most_late
 from streamlabel.daemon.housekeeping import Housekeeper
 from streamlabel.daemon.metrics import DaemonMetrics, MetricsServer, StoreSizer
 from streamlabel.daemon.notify import Notifier
 from streamlabel.daemon.reload import load_for_reload
 from streamlabel.daemon.runner import Runner, RunStats
+from streamlabel.daemon.state import snapshot, stage_times, stats_payload
 from streamlabel.events import open_sink
 from streamlabel.pipeline import Stages
+from streamlabel.review import review_server
 from streamlabel.store.dataset import DatasetStore
-from streamlabel.streams import StreamStatus
+from streamlabel.streams import StreamStatus, is_live
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +42,11 @@ log = logging.getLogger(__name__)
 STATUS_INTERVAL_S = 5.0
 # Longest sleep of the main loop (seconds): signals wake it at once, periodic work needs a pulse.
 MAIN_TICK_S = 1.0
-# Extra seconds past stop_timeout_s before a labeler stuck in a batch is given up on (exit 1).
-STOP_GRACE_S = 5.0
+# Extra seconds past stop_timeout_s for the batches in flight (one being judged, the next one perceived with
+# models.overlap) before a labeler stuck in a batch is given up on (exit 1); also the sink's last delivery.
+STOP_GRACE_S = 15.0
 # Stats interval when there is no mqtt section (events go to events.jsonl), seconds.
 DEFAULT_STATS_INTERVAL_S = 60.0
-# Attempts at copying a dict another thread mutates before giving up for this answer.
-SNAPSHOT_TRIES = 5
-# Per stream figures in the stats event.
-STATS_STREAM_KEYS = ("status", "fps", "sampled", "dropped", "reconnects", "restarts")
 
 
 class Daemon:
@@ -74,12 +77,14 @@ class Daemon:
         self.sink = open_sink(cfg, store.manifest)
         self.metrics = DaemonMetrics()
         self.runner = Runner(cfg, stages, store, sink=self.sink, metrics=self.metrics, service=True)
+        self.runner.finite = only_files(cfg)
         self.sizer = StoreSizer(store.root)
         self.housekeeper = Housekeeper(cfg, store, stages.validator, on_change=self.sink.wake)
         self.metrics.bind(self._metric_state)
         self.server: MetricsServer | None = None
         if cfg.daemon.metrics_address:
             self.server = MetricsServer(cfg.daemon.metrics_address, self.metrics, self.health, self.state)
+        self.review = review_server(cfg, store, self.sink, stages.segmenter)  # None when review.address is null
         self.needs_restart: list[str] = []
         self.reloads = {"applied": 0, "rejected": 0}
         self.started = time.time()
@@ -89,6 +94,7 @@ class Daemon:
         self._reload_asked = False
         self._error: BaseException | None = None
         self._stopped_streams: list[str] = []
+        self._late_logged = False
         self._labeler = threading.Thread(target=self._label_loop, name="labeler", daemon=True)
 
     @property
@@ -133,14 +139,17 @@ class Daemon:
         self.housekeeper.start()
         if self.server is not None:
             self.server.start()
+        if self.review is not None:
+            self.review.start()
         self.runner.start()
         self._labeler.start()
         self.notifier.ready(self.status_line())
         log.info(
-            "ready: %d stream(s), store %s, metrics %s",
+            "ready: %d stream(s), store %s, metrics %s%s",
             len(self.runner.supervisor.slots()),
             self.store.root,
             self.server.bound if self.server else "off",
+            "; every stream is a file: ends when they are read" if self.runner.finite else "",
         )
         clean = self._serve()
         return self._finish(clean)
@@ -168,6 +177,7 @@ class Daemon:
                 )
                 self.notifier.stopping()
                 self._stopped_streams = [s.name for s in self.runner.supervisor.active()]
+                self.housekeeper.halt()  # after its current frame: it must end before the store is closed
                 self.runner.stop()
             if self._reload_asked and stopping_since is None:
                 self._reload_asked = False
@@ -182,6 +192,9 @@ class Daemon:
                 self._guarded("stats event", self._send_stats)
                 last_stats = now
             if stopping_since is not None and now - stopping_since > self.cfg.daemon.stop_timeout_s + STOP_GRACE_S:
+                self._labeler.join(MAIN_TICK_S)  # it pokes the loop just before it ends: not a hang
+                if not self._labeler.is_alive():
+                    break
                 log.error("labeler still busy %.0f s after the stop: giving up on its batch", now - stopping_since)
                 return False
         return self._error is None
@@ -196,17 +209,24 @@ class Daemon:
 
     def _finish(self, clean: bool) -> int:
         stats = self.runner.stats
-        if not self.runner.stopping:  # the labeler ended on its own (an error) before the loop saw it
+        finished = clean and not self.runner.stopping  # every file read, no stop asked for
+        if not self.runner.stopping:  # the files were read, or the labeler ended on an error
             self.notifier.stopping()
         for name in self._stopped_streams:  # retained states must not say online after the daemon left
             self.sink.stream_status(name, str(StreamStatus.OFFLINE), "daemon stopped")
         deadline = (self.runner.drain_deadline or time.monotonic()) + STOP_GRACE_S
-        self.housekeeper.stop()
+        if finished:
+            deadline = time.monotonic() + self.cfg.daemon.stop_timeout_s
+        idle = self.housekeeper.stop(max(1.0, deadline - time.monotonic()))
+        if finished and idle and self.housekeeper.settle():
+            self.sink.wake()
         self.sink.stop(max(1.0, deadline - time.monotonic()))
         if self.server is not None:
             self.server.stop()
+        if self.review is not None:
+            self.review.stop()
         self.sizer.stop()
-        self.store.close()
+        self._close_store(idle and self.runner.clips_closed and not self._labeler.is_alive())
         self.notifier.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -217,7 +237,21 @@ class Daemon:
             stats.unlabeled,
             ", ".join(f"{k} {v}" for k, v in sorted(stats.stored.items())) or "nothing stored",
         )
-        return 0 if clean else 1
+        if finished:
+            log.info("finished: every file was read; the dataset is in %s", self.store.root)
+        failed = [name for name, error in stats.ended.items() if error]
+        return 0 if clean and not (finished and failed) else 1
+
+    def _close_store(self, writers_ended: bool) -> None:
+        """Close the store, unless a thread that writes to it is still busy (it would fail on a closed database;
+        left open, the process exit ends it and SQLite's journal keeps the store whole)."""
+        depth = self._depth()
+        if depth:
+            log.info("%d event(s) stay in the outbox; they are delivered at the next start", depth)
+        if writers_ended:
+            self.store.close()
+        else:
+            log.warning("a thread that writes to the store is still busy: it is left open for the process exit")
 
     @property
     def stats(self) -> RunStats:
@@ -230,29 +264,23 @@ class Daemon:
         return min(MAIN_TICK_S, wd / 4) if wd else MAIN_TICK_S
 
     def _watchdog_due(self, now: float, last_ping: float) -> bool:
-        """Ping at half the interval, and only while the labeler loop is alive and ticking."""
+        """Ping at half the interval, and only while the labeler loop is alive and its threads are on time."""
         wd = self.notifier.watchdog_s
         if not (self.cfg.daemon.watchdog and wd) or now - last_ping < wd / 2:
             return False
-        return self._labeler.is_alive() and now - self.runner.tick < wd
+        if not self._labeler.is_alive():
+            return False
+        name, late_s = most_late(list(self.runner.heartbeats.values()), wd)
+        if late_s > 0 and not self._late_logged:  # once: the journal says why systemd is about to kill it
+            log.error("watchdog: the %s thread is %.0f s past its deadline; no more pings", name, late_s)
+        self._late_logged = late_s > 0
+        return late_s <= 0
 
     def _stats_interval_s(self) -> float:
         return self.cfg.mqtt.stats_interval_s if self.cfg.mqtt is not None else DEFAULT_STATS_INTERVAL_S
 
     def _send_stats(self) -> None:
-        s = self.state()
-        self.sink.stats(
-            {
-                "uptime_s": s["uptime_s"],
-                "frames_labeled": s["frames_labeled"],
-                "frames_stored": s["frames_stored"],
-                "labels": s["labels"],
-                "streams": {n: {k: v[k] for k in STATS_STREAM_KEYS} for n, v in s["streams"].items()},
-                "stages": s["stages"],
-                "outbox_depth": s["outbox_depth"],
-                "store_bytes": s["store_bytes"],
-            }
-        )
+        self.sink.stats(stats_payload(self.state()))
 
     def reload(self) -> None:
         """Apply the config file again: streams change live, the rest is logged as needing a restart."""
@@ -267,6 +295,7 @@ class Daemon:
             self.reloads["rejected"] += 1
         else:
             self.runner.reconfigure(plan.config, plan.added, plan.removed, plan.changed)
+            self.runner.finite = only_files(plan.config)
             logging.getLogger().setLevel(plan.config.daemon.log_level)
             self.needs_restart = plan.needs_restart
             self.reloads["applied"] += 1
@@ -282,10 +311,12 @@ class Daemon:
         return f"{online}/{len(slots)} streams online, {st.frames} frames labeled, {sum(st.stored.values())} stored"
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy while the labeler loop is alive and ticked within ``daemon.health_max_age_s``."""
+        """Healthy while the labeler loop is alive and its threads beat within ``daemon.health_max_age_s`` (plus
+        the budget of a validator call they wait on)."""
         age = time.monotonic() - self.runner.tick
         alive = self._labeler.is_alive()
-        ok = alive and self._error is None and age < self.cfg.daemon.health_max_age_s
+        _, late_s = most_late(list(self.runner.heartbeats.values()), self.cfg.daemon.health_max_age_s)
+        ok = alive and self._error is None and late_s <= 0
         return ok, {"labeler_alive": alive, "tick_age_s": round(age, 3), "stopping": self.runner.stopping}
 
     def _metric_state(self) -> dict[str, Any]:
@@ -308,7 +339,6 @@ class Daemon:
         """Everything ``streamlabel status`` shows, as plain data (the /status endpoint)."""
         st = self.runner.stats
         ok, health = self.health()
-        times = self.runner.labeler.times
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -323,9 +353,7 @@ class Daemon:
             "labels": snapshot(st.labels),
             "unlabeled": st.unlabeled,
             "streams": {s.name: s.state() for s in self.runner.supervisor.slots()},
-            "stages": {
-                k: {"seconds": round(v, 3), "items": times.items.get(k, 0)} for k, v in snapshot(times.seconds).items()
-            },
+            "stages": stage_times(self.runner.labeler.times),
             "outbox_depth": self._depth(),
             "sink_connected": bool(self.sink.connected),
             "store_bytes": self.sizer.bytes,
@@ -334,11 +362,7 @@ class Daemon:
         }
 
 
-def snapshot(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a dict the labeler thread may be adding keys to (a copy that races is taken again)."""
-    for _ in range(SNAPSHOT_TRIES):
-        try:
-            return dict(mapping)
-        except RuntimeError:  # "dictionary changed size during iteration"
-            continue
-    return {}
+def only_files(cfg: Config) -> bool:
+    """Whether every enabled stream is a file read once (no camera, no looped file): the run then has an end."""
+    streams = [s for s in cfg.streams.values() if s.enabled]
+    return bool(streams) and all(not is_live(s.url) and not s.loop for s in streams)

@@ -90,6 +90,7 @@ class Slot:
     next_cfg: StreamConfig | None = None
     removing: bool = False
     active: bool = True
+    resume_after: int = -1  # a file's first reader starts after this sampled frame (its last stored one)
     fps_points: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=int(FPS_WINDOW_S / FPS_POINT_S)))
 
     @property
@@ -148,8 +149,11 @@ class Supervisor:
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
-    def add(self, name: str, cfg: StreamConfig) -> None:
-        """Start a stream (or, when it is still draining after a removal, restart it with ``cfg``)."""
+    def add(self, name: str, cfg: StreamConfig, resume_after: int = -1) -> None:
+        """Start a stream (or, when it is still draining after a removal, restart it with ``cfg``).
+
+        ``resume_after``: a file (not looped) starts after this sampled frame, e.g. the last one already stored.
+        """
         with self._lock:
             slot = self._slots.get(name)
             if slot is not None and slot.active:
@@ -157,7 +161,7 @@ class Supervisor:
                 self.replace(name, cfg)
                 return
             guard = CrashGuard(self.daemon.max_restarts if self.restarts else 0, self.daemon.restart_window_s)
-            slot = Slot(name, cfg, queue.Queue(cfg.queue_size), guard)
+            slot = Slot(name, cfg, queue.Queue(cfg.queue_size), guard, resume_after=resume_after)
             self._slots[name] = slot
             self._start(slot)
 
@@ -280,6 +284,8 @@ class Supervisor:
             slot.name, slot.cfg, out=slot.queue, on_status=lambda _n, st, d: self._reader_status(slot, reader, st, d)
         )
         reader.sampled = self._seq.get(slot.name, 0)
+        # A file goes on after the frames already queued (a crash restart) or stored (the first start).
+        reader.resume(reader.sampled - 1 if slot.name in self._seq else slot.resume_after)
         if slot.name in self._clocks:
             reader.clock = self._clocks[slot.name]
         slot.reader, slot.active = reader, True

@@ -58,17 +58,21 @@ def frame_events(
     time = utc_iso(datetime.fromisoformat(frame["time"]))
     common = {"stream": frame["stream"], "time": time, "frame_id": frame["frame_id"]}
     events: list[LabelEvent | ReviewEvent | RejectedEvent] = []
-    if split in FRAME_EVENT:
-        in_file = sorted((r for r in rows if r["idx"] >= 0), key=lambda r: r["idx"])
+    # The frame's main copy, then the copy beside a dataset copy that waits for a person (``hold``, store.md).
+    copies = [(split, "image", "label", "idx"), (frame.get("hold"), "hold_image", "hold_label", "hold_idx")]
+    for kind, image, label, line in copies:
+        if kind not in FRAME_EVENT:
+            continue
+        in_file = sorted((r for r in rows if r.get(line, -1) >= 0), key=lambda r: r[line])
         events.append(
-            FRAME_EVENT[split](
+            FRAME_EVENT[kind](
                 **common,
                 seq=frame["seq"],
                 pts=frame["pts"],
                 width=width,
                 height=height,
-                image=frame["image"],
-                label=frame["label"],
+                image=frame[image],
+                label=frame[label],
                 parts=[part_info(r, width, height) for r in in_file],
             )
         )

@@ -116,6 +116,22 @@ class ClipEvent(_Event):
     labels: int = Field(description="Labels stored for those frames.")
 
 
+class ReviewedEvent(_Event):
+    """A person accepted, rejected or corrected a part on the review page, or undid such a decision."""
+
+    kind: Literal["reviewed"] = Field("reviewed", description="What the event is; names its payload model.")
+    review_id: int = Field(description="Row of the decision in the manifest's `reviews` table.")
+    frame_id: str = Field(description="Stable frame id of the part's frame.")
+    label_id: int = Field(description="Row of the part in the manifest's `labels` table.")
+    decision: str = Field(description="accept | fix (accepted with a new mask) | reject | not_target | undo.")
+    status: str = Field(description="The part's status after the decision (accepted | rejected | review | pending).")
+    previous_status: str = Field(description="The part's status before the decision.")
+    who: str = Field(description="Who decided (the reviewer's name, or the account that served the page).")
+    track_id: int | None = Field(None, description="Track of the part across frames; null without tracking.")
+    image: str | None = Field(None, description="The frame's main image after the decision, relative to the store.")
+    label: str | None = Field(None, description="Its YOLO-seg label file after the decision, relative to the store.")
+
+
 class StatusEvent(_Event):
     """State of one stream (retained: a new subscriber sees the latest at once)."""
 
@@ -163,6 +179,7 @@ TOPICS: dict[str, Topic] = {
     "review": Topic("{stream}/review", 1, False, "a label went to the review queue"),
     "rejected": Topic("{stream}/rejected", 0, False, "a candidate was rejected, with reasons (if enabled)"),
     "clip": Topic("{stream}/clip", 1, False, "a clip of a finished track segment was written"),
+    "reviewed": Topic("{stream}/reviewed", 1, False, "a person accepted, rejected or corrected an item"),
     "stats": Topic("stats", 0, False, "periodic per-stream and per-stage figures"),
 }
 
@@ -173,6 +190,7 @@ MODELS: dict[str, type[_Event]] = {
     "review": ReviewEvent,
     "rejected": RejectedEvent,
     "clip": ClipEvent,
+    "reviewed": ReviewedEvent,
     "stats": StatsEvent,
 }
 

@@ -24,7 +24,7 @@ class ModelUnavailableError(RuntimeError):
     """
 
     def __init__(self, stage: str, model: str, looked: str, cause: str = "") -> None:
-        self.stage, self.model, self.looked = stage, model, looked
+        self.stage, self.model, self.looked, self.cause = stage, model, looked, cause
         hint = "streamlabel models pull -c <config>"
         text = f"{stage} model {model!r} is not available: looked in {looked}"
         if cause:
@@ -74,7 +74,8 @@ class Verdict:
         reason: the model's short explanation, or why no judgement was possible.
         model: model id that judged.
         latency_s: seconds the judgement took.
-        confidence_source: 'logprobs' (from the decision token), 'stated' (the model's own number) or 'none'.
+        confidence_source: 'logprobs' (the checks' P(true) combined, see ``stages.confidence``), 'stated' (the
+            model's own number), 'detector' (a check answered by the detector, e.g. a person in the frame) or 'none'.
         raw: the model's raw answer, kept when it could not be parsed.
         observation: what the model said it sees, before judging.
         reused: the verdict was carried over from an earlier frame of the same track.
@@ -88,7 +89,7 @@ class Verdict:
     reason: str = ""
     model: str = ""
     latency_s: float = 0.0
-    confidence_source: Literal["logprobs", "stated", "none"] = "none"
+    confidence_source: Literal["logprobs", "stated", "detector", "none"] = "none"
     raw: str | None = None
     observation: str = ""
     reused: bool = False
@@ -137,6 +138,8 @@ BACKENDS: dict[tuple[str, str], str] = {
     ("segment", "sam2"): "streamlabel.stages.segment:Sam2Segmenter",
     ("validate", "ollama"): "streamlabel.stages.validate:OllamaValidator",
     ("validate", "transformers"): "streamlabel.stages.validate:TransformersValidator",
+    ("validate", "openai"): "streamlabel.stages.validate_openai:OpenAIValidator",
+    ("validate", "auto"): "streamlabel.stages.validate_auto:auto_validator",
 }
 
 

@@ -33,7 +33,11 @@ def load_yolo(weights: str, task: str = "detect") -> object:
 
 
 class UltralyticsDetector:
-    """Finds anchors (e.g. dogs) with an Ultralytics YOLO model, one batched call per list of images."""
+    """Finds anchors (e.g. dogs) with an Ultralytics YOLO model, one batched call per list of images.
+
+    It also finds the classes that checks name as ``detector_class`` (``person`` for ``no_human``): each image's
+    Detections holds the anchor rows and those rows, told apart by ``data['class_name']`` (the Labeler splits them).
+    """
 
     def __init__(self, cfg: DetectModelConfig, target: TargetConfig, runtime: Runtime) -> None:
         self.cfg = cfg
@@ -45,31 +49,54 @@ class UltralyticsDetector:
         by_name = {name: idx for idx, name in names.items()}
         missing = [c for c in target.anchor.classes if c not in by_name]
         if missing:
-            known = ", ".join(sorted(by_name)[:20])
             raise ValueError(
                 f"target.anchor.classes: {', '.join(map(repr, missing))} not among the classes of {cfg.weights} "
-                f"(some known: {known}, ...)"
+                f"(some known: {_some(by_name)}, ...)"
             )
         self.class_ids = [by_name[c] for c in target.anchor.classes]
+        # class id -> confidence its rows need: the anchor threshold, or the lowest threshold of the checks naming it.
+        self.min_confidence_of = dict.fromkeys(self.class_ids, self.min_confidence)
+        for check in target.validation.checks:
+            if check.detector_class is None:
+                continue
+            if check.detector_class not in by_name:
+                raise ValueError(
+                    f"target.validation.checks[{check.name}].detector_class: {check.detector_class!r} is not among "
+                    f"the classes of {cfg.weights} (some known: {_some(by_name)}, ...); name one of them or remove "
+                    "detector_class"
+                )
+            idx = by_name[check.detector_class]
+            self.min_confidence_of[idx] = min(self.min_confidence_of.get(idx, 1.0), check.detector_min_confidence)
         # Exported formats (OpenVINO, ONNX, TensorRT) pick their own device; only .pt / yaml models move.
         self._device = runtime.device if str(cfg.weights).endswith((".pt", ".yaml")) else None
         # Ultralytics 8.4 names half precision `quantize=16` (the older `half=True` is deprecated there).
         self._precision = {"quantize": 16} if cfg.half and runtime.cuda else {}
 
     def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
-        """Anchors per RGB image: xyxy in pixels, confidence, class_id, data['class_name']."""
+        """Rows per RGB image (anchors and the checks' classes): xyxy in pixels, confidence, class_id,
+        data['class_name']; each row at or above its class's threshold."""
         if not images:
             return []
         # Ultralytics treats numpy input as BGR (OpenCV order); frames are RGB.
         bgr = [np.ascontiguousarray(img[..., ::-1]) for img in images]
         results = self.model.predict(  # type: ignore[attr-defined]
             bgr,
-            conf=self.min_confidence,
-            classes=self.class_ids,
+            conf=min(self.min_confidence_of.values()),
+            classes=list(self.min_confidence_of),
             imgsz=self.cfg.imgsz,
             max_det=self.cfg.max_det,
             device=self._device,
             verbose=False,
             **self._precision,
         )
-        return [sv.Detections.from_ultralytics(r) for r in results]
+        return [self._thresholded(sv.Detections.from_ultralytics(r)) for r in results]
+
+    def _thresholded(self, found: sv.Detections) -> sv.Detections:
+        if len(found) == 0:
+            return found
+        need = np.array([self.min_confidence_of.get(int(c), 1.0) for c in found.class_id], dtype=np.float32)
+        return found[found.confidence >= need]
+
+
+def _some(by_name: dict[str, int]) -> str:
+    return ", ".join(sorted(by_name)[:20])

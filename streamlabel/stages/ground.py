@@ -2,7 +2,8 @@
 
 The model runs on anchor crops (``target.part.mode: crop``, the default) or once on the whole frame (``full``);
 either way only parts whose box centre lies inside an anchor survive, with area bounds relative to that anchor,
-per-anchor NMS and a per-anchor cap. The spatial filter is plain numpy so it can be tested on hand-made boxes.
+NMS across all anchors in frame coordinates (a part seen in two overlapping crops is labeled once) and a per-anchor
+cap. The spatial filter is plain numpy so it can be tested on hand-made boxes.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 
 import numpy as np
 import supervision as sv
+from supervision.config import CLASS_NAME_DATA_FIELD
 
 from streamlabel.config import GroundModelConfig, PartConfig, TargetConfig
+from streamlabel.frames import ANCHOR_INDEX_KEY
 from streamlabel.stages.base import ModelUnavailableError, Runtime
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 STAGE = "ground"
 
@@ -99,23 +102,40 @@ def area_ratio_ok(
     return assigned & (ratio >= low) & (ratio <= high)
 
 
-def per_anchor_nms(
+def merge_and_cap(
     parts_xyxy: np.ndarray, scores: np.ndarray, anchor_index: np.ndarray, iou: float, max_per_anchor: int
 ) -> np.ndarray:
-    """Indices kept after NMS within each anchor and the per-anchor cap, ordered by anchor then score."""
+    """Indices kept after NMS across all anchors in frame coordinates and the per-anchor cap, ordered by anchor then
+    score.
+
+    One physical part is labeled once: when two anchor crops overlap, the part found in both is merged into its best
+    copy, which keeps the anchor it was assigned for that crop (``assign_to_anchors``).
+    """
     parts = np.asarray(parts_xyxy, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     anchor_index = np.asarray(anchor_index, dtype=np.int64).reshape(-1)
     if len(parts) == 0:
         return np.empty(0, dtype=np.int64)
-    # supervision's NMS is class-aware with a 6th column; the anchor row plays the class.
-    keep = sv.box_non_max_suppression(np.c_[parts, scores, anchor_index], iou_threshold=iou)
+    keep = sv.box_non_max_suppression(np.c_[parts, scores], iou_threshold=iou)
     kept = np.flatnonzero(keep)
     kept = kept[np.lexsort((-scores[kept], anchor_index[kept]))]
     rank = np.zeros(len(kept), dtype=np.int64)
     for i in range(1, len(kept)):
         rank[i] = rank[i - 1] + 1 if anchor_index[kept[i]] == anchor_index[kept[i - 1]] else 0
     return kept[rank < max_per_anchor]
+
+
+def one_per_part(parts: sv.Detections, iou: float) -> sv.Detections:
+    """The rows of a frame's parts that survive NMS across all anchors at ``iou``, in their order.
+
+    The Labeler applies it to whatever a grounder backend returns, so that a part found for two overlapping anchors
+    is labeled once by any backend; the Grounding DINO backend's own filter already does it (``filter_parts``).
+    """
+    if len(parts) < 2:
+        return parts
+    scores = parts.confidence if parts.confidence is not None else np.ones(len(parts), dtype=np.float32)
+    keep = sv.box_non_max_suppression(np.c_[parts.xyxy, scores], iou_threshold=iou)
+    return parts if keep.all() else parts[keep]
 
 
 def filter_parts(
@@ -128,13 +148,14 @@ def filter_parts(
     """Apply the spatial filter; return (kept part indices, their anchor rows).
 
     A part is kept when its centre lies inside an anchor (``hint``'s anchor in crop mode), its area relative to
-    that anchor is within ``[part.min_area_ratio, part.max_area_ratio]``, it survives per-anchor NMS at
-    ``part.nms_iou`` and is among the ``part.max_per_anchor`` best of its anchor.
+    that anchor is within ``[part.min_area_ratio, part.max_area_ratio]``, it survives NMS across every anchor of the
+    frame at ``part.nms_iou`` (a part seen in two overlapping crops is kept once) and is among the
+    ``part.max_per_anchor`` best of its anchor.
     """
     anchor_index = assign_to_anchors(parts_xyxy, anchors_xyxy, hint)
     ok = area_ratio_ok(parts_xyxy, anchors_xyxy, anchor_index, part.min_area_ratio, part.max_area_ratio)
     candidates = np.flatnonzero(ok)
-    kept = per_anchor_nms(
+    kept = merge_and_cap(
         np.asarray(parts_xyxy).reshape(-1, 4)[candidates],
         np.asarray(scores).reshape(-1)[candidates],
         anchor_index[candidates],
@@ -155,8 +176,8 @@ def parts_detections(
         confidence=np.asarray(scores, dtype=np.float32).reshape(n),
         class_id=np.zeros(n, dtype=np.int64),
         data={
-            "anchor_index": np.asarray(anchor_index, dtype=np.int64).reshape(n),
-            "class_name": np.array([class_name] * n, dtype=str),
+            ANCHOR_INDEX_KEY: np.asarray(anchor_index, dtype=np.int64).reshape(n),
+            CLASS_NAME_DATA_FIELD: np.array([class_name] * n, dtype=str),
             "phrase": np.array(list(phrases), dtype=str).reshape(n),
         },
     )
@@ -216,7 +237,7 @@ class GroundingDinoGrounder:
         self.class_name = target.part.class_name
         self._processor, self._model = _load(cfg.model, runtime)
         self._specials = set(self._processor.tokenizer.all_special_tokens)
-        logger.info("grounder %s loaded on %s (%s), prompt %r", cfg.model, runtime.device, runtime.dtype, self.prompt)
+        log.info("grounder %s loaded on %s (%s), prompt %r", cfg.model, runtime.device, runtime.dtype, self.prompt)
 
     def ground(self, images: Sequence[np.ndarray], anchors: Sequence[sv.Detections]) -> list[sv.Detections]:
         """Part Detections per image (empty for an image without anchors, which is not sent to the model)."""
@@ -273,7 +294,7 @@ class GroundingDinoGrounder:
                 text_threshold=self.part.text_threshold,
                 target_sizes=[p.shape[:2] for p in pixels],
             )
-        logger.debug("grounded %d inputs: %s boxes", len(pixels), [len(r["scores"]) for r in results])
+        log.debug("grounded %d inputs: %s boxes", len(pixels), [len(r["scores"]) for r in results])
         return [
             (
                 r["boxes"].cpu().numpy(),

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 MIN_POLYGON_POINTS = 3
 YOLO_DECIMALS = 6
@@ -31,16 +31,38 @@ def clean_mask(mask: np.ndarray, keep_largest_component: bool, fill_holes_px: in
 
     A hole is a background region that does not touch the image border; holes of at most ``fill_holes_px``
     pixels are filled (0 keeps every hole). Holes are filled first so that a speck inside a small hole merges
-    with the region around it instead of being dropped.
+    with the region around it instead of being dropped. The work is done on the mask's bounding box (one pixel
+    wider), which gives the same result as the whole image at a fraction of the cost for a small part.
     """
     out = np.asarray(mask).astype(bool)
-    if not out.any():
+    window = mask_window(out)
+    if window is None:
         return out
+    sub = out[window]
     if fill_holes_px > 0:
-        out = _fill_holes(out, fill_holes_px)
+        sub = _fill_holes(sub, fill_holes_px)
     if keep_largest_component:
-        out = _largest_component(out)
+        sub = _largest_component(sub)
+    out = np.zeros_like(out)
+    out[window] = sub
     return out
+
+
+def mask_window(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """Rows and columns of the mask's bounding box grown by one pixel (within the image); None when empty.
+
+    Outside the box everything is background and 4-connected to the image border, and the one-pixel ring
+    (or the image border) carries that to the window's edge: holes, regions and contours found in the window
+    are the ones found in the whole mask.
+    """
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return None
+    height, width = mask.shape
+    return (
+        slice(max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, height)),
+        slice(max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, width)),
+    )
 
 
 # supervision has no size-bounded hole filling nor a largest-region filter, so both use connectedComponents.
@@ -61,8 +83,10 @@ def _fill_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        mask.astype(np.uint8), connectivity=FOREGROUND_CONNECTIVITY
+    # Wu's (SAUF) labelling numbers regions in raster order of their first pixel, so a tie in area goes to the
+    # top-most region wherever the mask sits (the default block-based algorithm numbers them otherwise)
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        mask.astype(np.uint8), FOREGROUND_CONNECTIVITY, cv2.CV_32S, cv2.CCL_WU
     )
     if count <= 2:  # background plus at most one region
         return mask
@@ -75,8 +99,14 @@ def mask_to_polygon(mask: np.ndarray, tolerance_px: float) -> np.ndarray:
 
     Returns float32 ``(K, 2)`` pixel coordinates, or an empty ``(0, 2)`` array when the mask is empty or the
     outline has fewer than 3 points. ``tolerance_px`` 0 keeps every contour vertex. Holes are not represented.
+    Contours are traced in the mask's bounding box (``mask_window``) and shifted back to image pixels.
     """
-    polygons = sv.mask_to_polygons(np.asarray(mask).astype(bool))
+    full = np.asarray(mask).astype(bool)
+    window = mask_window(full)
+    if window is None:
+        return empty_polygon()
+    offset = np.array([window[1].start, window[0].start], dtype=np.int32)
+    polygons = [p + offset for p in sv.mask_to_polygons(full[window])]
     if not polygons:
         return empty_polygon()
     largest = max(polygons, key=lambda p: cv2.contourArea(p.astype(np.float32)))

@@ -3,6 +3,8 @@
 Backend-neutral: the Ollama and transformers validators both send ``build_prompt`` with the two views of
 ``overlay.render_views`` and hand the answer text (and per-token log-probabilities when they have them) to
 ``parse_verdict``. Parsing never raises: an answer that cannot be used is a failed verdict with the raw text kept.
+Confidence comes from the per-check probabilities of ``confidence`` (see there why product, and why not the
+decision token); the model's stated number is the fallback when a backend gives no log-probabilities.
 """
 
 from __future__ import annotations
@@ -11,16 +13,14 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from streamlabel.config import CheckConfig
 from streamlabel.stages.base import Verdict
+from streamlabel.stages.confidence import TokenLogprob, check_probabilities, combined_confidence
 
 PASS, FAIL = "pass", "fail"
 DECISIONS = (PASS, FAIL)
-
-# The decision's value in the answer text; its characters locate the decision token(s) among the logprobs.
-_DECISION_VALUE = re.compile(r'"decision"\s*:\s*"(pass|fail)"', re.IGNORECASE)
 
 _PROMPT = """You are checking an automatic label before it goes into a training dataset.
 Image 1 is the full camera frame. The region declared to be the {part} of a {anchor} is filled in \
@@ -37,13 +37,6 @@ before judging.
 4. "decision": "pass" if every check is true, otherwise "fail".
 5. "confidence": a number from 0 to 1: how sure you are of your decision.
 Write only the JSON object."""
-
-
-class TokenLogprob(NamedTuple):
-    """One generated token and the log-probability the model gave it."""
-
-    token: str
-    logprob: float
 
 
 class MalformedAnswerError(ValueError):
@@ -132,29 +125,6 @@ def _confidence_field(obj: Mapping[str, Any]) -> float:
     return min(1.0, max(0.0, float(value)))
 
 
-def decision_confidence(token_logprobs: Sequence[TokenLogprob], decision: str) -> float | None:
-    """Probability the model gave its decision: exp of the summed logprobs of the tokens spelling its value.
-
-    The tokens are joined and searched for ``"decision": "<value>"``; every token overlapping the value's
-    characters counts (a value split as 'pa' + 'ss' is the product of both, which is the first token's
-    probability when the rest is certain). None when the decision is not found or disagrees with ``decision``.
-    """
-    starts, text = [], ""
-    for item in token_logprobs:
-        starts.append(len(text))
-        text += item.token
-    match = _DECISION_VALUE.search(text)
-    if match is None or match.group(1).lower() != decision:
-        return None
-    first, end = match.span(1)
-    total = sum(
-        item.logprob
-        for start, item in zip(starts, token_logprobs, strict=True)
-        if start < end and start + len(item.token) > first
-    )
-    return min(1.0, math.exp(total))
-
-
 def _reason(decision: str, checks: Mapping[str, bool], comparison: str) -> str:
     failed = [name for name, ok in checks.items() if not ok]
     if not failed:
@@ -185,9 +155,10 @@ def parse_verdict(
 ) -> Verdict:
     """Turn the model's answer into a Verdict; never raises.
 
-    ``passed`` needs decision 'pass' and every check true. Confidence comes from the decision token's
-    log-probability when ``token_logprobs`` has it ('logprobs'), otherwise from the stated number, clipped to
-    [0, 1] ('stated'). Anything missing or of the wrong type gives a failed verdict with ``raw`` kept.
+    ``passed`` needs decision 'pass' and every check true. With ``token_logprobs`` that hold every check's value,
+    ``check_probs`` gets P(true) per check and the confidence is their combination ('logprobs'); otherwise the
+    confidence is the stated number, clipped to [0, 1] ('stated'). Anything missing or of the wrong type gives a
+    failed verdict with ``raw`` kept.
     """
     try:
         obj = first_json_object(text)
@@ -198,14 +169,17 @@ def parse_verdict(
         stated = _confidence_field(obj)
     except MalformedAnswerError as exc:
         return malformed_verdict(text, str(exc), model, latency_s)
-    from_logprobs = decision_confidence(token_logprobs, decision) if token_logprobs else None
+    passed = decision == PASS and all(checks.values())
+    check_probs = check_probabilities(token_logprobs, check_names) if token_logprobs else {}
+    per_check = len(check_probs) == len(check_names)
     return Verdict(
-        passed=decision == PASS and all(checks.values()),
-        confidence=stated if from_logprobs is None else from_logprobs,
+        passed=passed,
+        confidence=combined_confidence(passed, check_probs) if per_check else stated,
         checks=checks,
         reason=_reason(decision, checks, comparison),
         model=model,
         latency_s=latency_s,
-        confidence_source="stated" if from_logprobs is None else "logprobs",
+        confidence_source="logprobs" if per_check else "stated",
         observation=observation,
+        check_probs=check_probs,
     )

@@ -1,5 +1,8 @@
 """Stage 3: SAM2 turns each part box into a mask and a polygon.
 
+``models.segment.mode: crop`` (the default) segments the parts of each anchor on a crop around them (see
+``segment_crop``), so small parts get masks at a useful resolution; ``full`` segments whole frames.
+
 The model comes from one of three places, in this order:
 
 1. ``config`` + ``checkpoint``: a packaged config name (``configs/sam2.1/sam2.1_hiera_t.yaml``) goes through
@@ -20,10 +23,12 @@ import numpy as np
 import supervision as sv
 
 from streamlabel.config import SegmentModelConfig, TargetConfig
+from streamlabel.frames import POLYGON_KEY
 from streamlabel.stages.base import ModelUnavailableError, Runtime
 from streamlabel.stages.polygon import MIN_POLYGON_POINTS, clean_mask, mask_to_polygon
+from streamlabel.stages.segment_crop import paste_masks, plan_crops
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 STAGE = "segment"
 # the overrides build_sam2 applies on top of a config (fall back to multi-mask when one mask is unstable)
@@ -36,20 +41,41 @@ FPN_LEVELS = 3  # the image predictor reads three feature maps: strides 4, 8 and
 
 
 class Sam2Segmenter:
-    """Box-prompted SAM2: one image embedding per frame, every part box of a frame decoded together.
+    """Box-prompted SAM2: every part box of a frame (full mode) or of an anchor (crop mode) decoded together.
 
     ``segment`` keeps the incoming rows (and their data keys) whose mask is not empty after clean-up and whose
     polygon has at least 3 points, and fills ``mask`` (N, H, W) bool, ``data["polygon"]`` (object array of
     float32 (K, 2) pixel coordinates) and ``data["mask_score"]`` (SAM's predicted IoU, float32).
+    ``predictor`` replaces the loaded model (tests, benchmarks): anything with SAM2ImagePredictor's
+    ``set_image_batch``, ``predict_batch`` and ``model.image_size``.
     """
 
-    def __init__(self, cfg: SegmentModelConfig, target: TargetConfig, runtime: Runtime) -> None:
+    def __init__(
+        self, cfg: SegmentModelConfig, target: TargetConfig, runtime: Runtime, predictor: Any | None = None
+    ) -> None:
         self.cfg = cfg
         self.target = target
         self.runtime = runtime
-        self.model_id, self._predictor = _load_predictor(cfg, runtime)
-        _fit_feature_sizes(self._predictor)
-        logger.info("segment model %s loaded on %s (%s)", self.model_id, runtime.device, runtime.dtype)
+        if predictor is None:
+            self.model_id, self._predictor = _load_predictor(cfg, runtime)
+            _fit_feature_sizes(self._predictor)
+        else:
+            self.model_id, self._predictor = type(predictor).__name__, predictor
+        # a crop is never magnified more than crop_max_upscale into SAM2's square input
+        self.min_crop_side_px = float(self._predictor.model.image_size) / cfg.crop_max_upscale
+        log.info("segment model %s loaded on %s (%s, %s mode)", self.model_id, runtime.device, runtime.dtype, cfg.mode)
+
+    def new_predictor(self) -> Any:
+        """A SAM2ImagePredictor of its own over this segmenter's loaded model (the review page's clicks).
+
+        A predictor keeps per-image state (``set_image``): sharing this one would mix another caller's image into
+        the labeler's; the weights are shared, not copied.
+        """
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        predictor = SAM2ImagePredictor(self._predictor.model)
+        _fit_feature_sizes(predictor)
+        return predictor
 
     def segment(self, images: Sequence[np.ndarray], parts: Sequence[sv.Detections]) -> list[sv.Detections]:
         """Mask every part box; one Detections per image, in order.
@@ -63,13 +89,44 @@ class Sam2Segmenter:
         todo = [i for i, p in enumerate(parts) if len(p) > 0]
         if not todo:
             return out
-        masks, scores = self._predict([images[i] for i in todo], [parts[i].xyxy for i in todo])
+        todo_images, todo_parts = [images[i] for i in todo], [parts[i] for i in todo]
+        if self.cfg.mode == "crop":
+            masks, scores = self._predict_crops(todo_images, todo_parts)
+        else:
+            masks, scores = self._predict(todo_images, [p.xyxy for p in todo_parts])
         for i, frame_masks, frame_scores in zip(todo, masks, scores, strict=True):
             out[i] = self._finish(parts[i], frame_masks, frame_scores)
         return out
 
+    def _predict_crops(
+        self, images: list[np.ndarray], parts: list[sv.Detections]
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """SAM2 on one crop per anchor with parts, masks pasted back: per frame (N, H, W) bool and (N,) scores."""
+        shapes = [img.shape for img in images]
+        crops = plan_crops(parts, shapes, self.cfg.crop_context, self.min_crop_side_px)
+        crop_images = [crop.cut(images[crop.frame]) for crop in crops]
+        crop_boxes = [crop.boxes_in_crop(parts[crop.frame].xyxy) for crop in crops]
+        crop_masks, crop_scores = self._predict(crop_images, crop_boxes)
+        return paste_masks(crops, crop_masks, crop_scores, [len(p) for p in parts], shapes)
+
     def _predict(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Run SAM2 on a batch of frames; per frame an (N, H, W) bool mask array and (N,) float32 scores."""
+        """Run SAM2 on images (frames or crops), ``cfg.batch_size`` per encoder pass.
+
+        Returns per image an (N, H, W) bool mask array at the image's size and (N,) float32 scores.
+        """
+        masks: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        step = self.cfg.batch_size
+        for start in range(0, len(images), step):
+            chunk_masks, chunk_scores = self._predict_chunk(images[start : start + step], boxes[start : start + step])
+            masks.extend(chunk_masks)
+            scores.extend(chunk_scores)
+        return masks, scores
+
+    def _predict_chunk(
+        self, images: list[np.ndarray], boxes: list[np.ndarray]
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """One set_image_batch and one batched predict (all boxes of an image together)."""
         import torch
 
         with torch.inference_mode(), self._autocast():
@@ -106,7 +163,7 @@ class Sam2Segmenter:
             dtype=bool,
         )
         if not keep.all():
-            logger.debug("segment dropped %d of %d parts with an empty mask", int((~keep).sum()), len(keep))
+            log.debug("segment dropped %d of %d parts with an empty mask", int((~keep).sum()), len(keep))
         kept_masks = np.stack(cleaned)[keep]
         kept_polygons = [p for p, k in zip(polygons, keep, strict=True) if k]
         return _with_masks(parts[keep], kept_masks, kept_polygons, scores[keep])
@@ -130,7 +187,7 @@ def _with_masks(
         data=dict(parts.data),
         metadata=dict(parts.metadata),
     )
-    out.data["polygon"] = _object_array(polygons)
+    out.data[POLYGON_KEY] = _object_array(polygons)
     out.data["mask_score"] = scores.astype(np.float32)
     return out
 

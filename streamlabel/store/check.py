@@ -27,11 +27,15 @@ def check_store(root: Path) -> list[str]:
         return [*problems, "manifest.sqlite is missing"]
     manifest = Manifest(root / "manifest.sqlite")
     try:
-        frames = manifest.query("SELECT frame_id, split, image, label FROM frames")
+        frames = manifest.query("SELECT frame_id, split, image, label, hold, hold_image, hold_label FROM frames")
         events = {(r["frame_id"], r["kind"]) for r in manifest.query("SELECT frame_id, kind FROM outbox")}
         lines_per_frame = {
             r["frame_id"]: r["n"]
             for r in manifest.query("SELECT frame_id, COUNT(*) AS n FROM labels WHERE idx >= 0 GROUP BY frame_id")
+        }
+        hold_lines = {
+            r["frame_id"]: r["n"]
+            for r in manifest.query("SELECT frame_id, COUNT(*) AS n FROM labels WHERE hold_idx >= 0 GROUP BY frame_id")
         }
     finally:
         manifest.close()
@@ -39,10 +43,11 @@ def check_store(root: Path) -> list[str]:
         problems.append(f"{INTENT_FILE}: a write was cut short; opening the store removes its files")
     known: set[str] = set()
     for row in frames:
-        kind = SPLIT_EVENT.get(row["split"])
-        if kind and (row["frame_id"], kind) not in events:
-            problems.append(f"{row['frame_id']}: {row['split']} frame without its {kind} event in the outbox")
-        for rel in (row["image"], row["label"]):
+        for split in (row["split"], row["hold"]):
+            kind = SPLIT_EVENT.get(split)
+            if kind and (row["frame_id"], kind) not in events:
+                problems.append(f"{row['frame_id']}: {split} frame without its {kind} event in the outbox")
+        for rel in (row["image"], row["label"], row["hold_image"], row["hold_label"]):
             if rel is None:
                 continue
             known.add(rel)
@@ -50,6 +55,8 @@ def check_store(root: Path) -> list[str]:
                 problems.append(f"{row['frame_id']}: {rel} is missing")
         if row["label"] and (root / row["label"]).is_file():
             problems += _check_label_file(root / row["label"], lines_per_frame.get(row["frame_id"], 0))
+        if row["hold_label"] and (root / row["hold_label"]).is_file():
+            problems += _check_label_file(root / row["hold_label"], hold_lines.get(row["frame_id"], 0))
     for path in root.rglob("*"):
         if path.suffix in (".jpg", ".txt") and path.is_file() and not path.name.startswith("."):
             rel = str(path.relative_to(root))

@@ -26,7 +26,8 @@ import numpy as np
 from streamlabel.events.models import ClipEvent, utc_iso
 from streamlabel.events.outbox import enqueue_event
 from streamlabel.frames import Frame, LabelStatus
-from streamlabel.store.dataset import DatasetStore, atomic_write
+from streamlabel.store.dataset import DatasetStore
+from streamlabel.store.staging import atomic_write, fsync_dir
 
 if TYPE_CHECKING:
     from streamlabel.config import Config
@@ -107,10 +108,12 @@ def _temp_beside(path: Path) -> Path:
     return Path(tmp)
 
 
-def _fsync_rename(tmp: Path, path: Path) -> None:
+def _fsync_rename(tmp: Path, path: Path, durable: bool = False) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def remux(source: Path, out: Path, start_s: float, end_s: float) -> tuple[str, float, float, int]:
@@ -221,14 +224,14 @@ class ClipWriter:
                     return None
                 codec, video_start, method = encode(chosen, tmp), chosen[0].pts, "encode"
                 start_s, end_s = chosen[0].pts, chosen[-1].pts
-            _fsync_rename(tmp, path)
+            _fsync_rename(tmp, path, self.store.durable)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         start_s = min(start_s, video_start)
         sidecar = self._sidecar(segment, clip_id, rel, method, codec, start_s, end_s, video_start)
         sidecar_rel = rel.with_suffix(".json")
-        atomic_write(self.store.root / sidecar_rel, json.dumps(sidecar, indent=1).encode())
+        atomic_write(self.store.root / sidecar_rel, json.dumps(sidecar, indent=1).encode(), durable=self.store.durable)
         n_labels = sum(1 for f in sidecar["frames"] for lb in f["labels"] if lb["status"] == "accepted")
         start_time, end_time = self._time_of(segment, start_s), self._time_of(segment, end_s)
         size = path.stat().st_size + (self.store.root / sidecar_rel).stat().st_size

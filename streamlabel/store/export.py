@@ -26,7 +26,7 @@ from streamlabel.store.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("coco", "yolo")
+FORMATS = ("coco", "yolo", "label-studio", "cvat")  # the last two: store/export_tools.py
 COCO_FILE = "annotations.json"
 YOLO_DECIMALS = 6
 
@@ -172,7 +172,8 @@ def export_store(
     Args:
         root: the store folder (holds manifest.sqlite and data.yaml).
         fmt: ``coco`` (``out/annotations.json`` + ``out/images/``) or ``yolo`` (``out/images``, ``out/labels``,
-            ``out/data.yaml``).
+            ``out/data.yaml``), ``label-studio`` (``out/tasks.json``, ``out/label_config.xml``) or ``cvat``
+            (``out/annotations.xml``, CVAT for images 1.1); the last two carry confidences (``export_tools``).
         out: the export folder (created; files of an earlier export with the same names are replaced).
         selection: which frames; an empty selection writes a valid, empty export.
         progress: wraps the frame iterable (e.g. a rich progress bar); gets the frames and their count.
@@ -190,7 +191,10 @@ def export_store(
         manifest.close()
     out.mkdir(parents=True, exist_ok=True)
     iterable: Iterable[ExportFrame] = progress(frames, len(frames)) if progress else frames
-    writer = _write_coco if fmt == "coco" else _write_yolo
+    from streamlabel.store import export_tools  # imports this module: import it here, not at the top
+
+    writers = {"coco": _write_coco, "yolo": _write_yolo, "cvat": export_tools.write_cvat}
+    writer = writers.get(fmt, export_tools.write_label_studio)
     n_labels = writer(root, out, iterable, names)
     report = ExportReport(fmt, out, len(frames), n_labels, time.perf_counter() - started)
     log.info("%s", report.summary())

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from streamlabel.events.outbox import SCHEMA as OUTBOX_SCHEMA
 from streamlabel.events.outbox import enqueue_event
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,7 +38,13 @@ CREATE TABLE IF NOT EXISTS frames (
     image       TEXT,                   -- path relative to the store root, NULL when not kept
     label       TEXT,
     config_hash TEXT NOT NULL REFERENCES runs(config_hash),
-    created     TEXT NOT NULL
+    created     TEXT NOT NULL,
+    subset      TEXT,                   -- train | val: the camera-day's split (dataset copies)
+    hold        TEXT,                   -- review | pending: the unpainted copy beside a dataset copy, else NULL
+    hold_image  TEXT,                   -- that copy's image and label file
+    hold_label  TEXT,
+    background  INTEGER NOT NULL DEFAULT 0,  -- 1: a negative frame (no anchor, no person), empty label file
+    rev         INTEGER NOT NULL DEFAULT 0   -- bumped by every re-render (crash recovery)
 );
 CREATE INDEX IF NOT EXISTS frames_stream_time ON frames(stream, time);
 CREATE TABLE IF NOT EXISTS labels (
@@ -62,7 +68,11 @@ CREATE TABLE IF NOT EXISTS labels (
     verdict_model      TEXT,
     verdict_raw        TEXT,
     verdict_reused     INTEGER,
-    track_id           INTEGER
+    track_id           INTEGER,
+    hold_idx           INTEGER NOT NULL DEFAULT -1,  -- line in the hold copy's label file, -1 when not there
+    flagged            INTEGER NOT NULL DEFAULT 0,   -- 1: the mask was inconsistent with its track
+    rejection          TEXT NOT NULL DEFAULT '',     -- reject_frame | not_target | poor_label, '' if not rejected
+    verdict_check_probs TEXT                         -- JSON check -> probability it is true
 );
 CREATE INDEX IF NOT EXISTS labels_frame ON labels(frame_id);
 CREATE INDEX IF NOT EXISTS labels_status ON labels(status);
@@ -73,22 +83,30 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+# store.durability -> SQLite's synchronous setting (WAL mode): what a commit survives.
+SYNCHRONOUS = {"process": "NORMAL", "power": "FULL"}
+
+
 class Manifest:
     """Thread-safe access to ``manifest.sqlite``; every write is one transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, durability: str = "process") -> None:
+        """Open (or create) the manifest; ``durability`` 'power' makes every commit reach the disk (SQLite
+        ``synchronous=FULL``), 'process' lets the last commits of a power cut roll back (``NORMAL``; a killed
+        process loses nothing either way in WAL mode)."""
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS[durability]}")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self.transaction() as db:
             for stmt in (SCHEMA + OUTBOX_SCHEMA).split(";"):
                 if stmt.strip():
                     db.execute(stmt)
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            _add_missing_columns(db)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -115,17 +133,53 @@ class Manifest:
     ) -> list[str]:
         """Insert a frame row, its label rows and its outgoing events in one transaction; returns the event ids."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO frames (frame_id, stream, seq, pts, time, width, height, split, image, label, "
-                "config_hash, created) VALUES (:frame_id, :stream, :seq, :pts, :time, :width, :height, :split, "
-                ":image, :label, :config_hash, :created)",
-                {**frame, "created": utc_now()},
-            )
-            cols = list(_LABEL_COLUMNS)
-            db.executemany(
-                f"INSERT INTO labels ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})",
-                [{c: row.get(c) for c in cols} | {"frame_id": frame["frame_id"]} for row in labels],
-            )
+            cols = [c for c in _FRAME_COLUMNS if c in frame]
+            names, marks = ", ".join([*cols, "created"]), ", ".join(":" + c for c in [*cols, "created"])
+            db.execute(f"INSERT INTO frames ({names}) VALUES ({marks})", {**frame, "created": utc_now()})
+            db.executemany(_INSERT_LABEL, [_label_params(row, frame["frame_id"]) for row in labels])
+            return [enqueue_event(db, event, frame_id=frame["frame_id"]) for event in events]
+
+    def has_frame(self, frame_id: str) -> bool:
+        """Whether the manifest has a row for ``frame_id``."""
+        return bool(self.query("SELECT 1 FROM frames WHERE frame_id = ?", (frame_id,)))
+
+    def frame(self, frame_id: str) -> dict[str, Any] | None:
+        """The frame row of ``frame_id``, or None."""
+        rows = self.query("SELECT * FROM frames WHERE frame_id = ?", (frame_id,))
+        return dict(rows[0]) if rows else None
+
+    def labels_of(self, frame_id: str) -> list[dict[str, Any]]:
+        """The label rows of a frame, in the order they were written."""
+        return [dict(r) for r in self.query("SELECT * FROM labels WHERE frame_id = ? ORDER BY id", (frame_id,))]
+
+    def last_frame(self, stream: str) -> tuple[int, float] | None:
+        """``(seq, pts)`` of the newest stored frame of ``stream`` (by capture time), or None."""
+        rows = self.query(
+            "SELECT seq, pts FROM frames WHERE stream = ? ORDER BY time DESC, seq DESC LIMIT 1", (stream,)
+        )
+        return (int(rows[0]["seq"]), float(rows[0]["pts"])) if rows else None
+
+    def day_subset(self, stream: str, day: str) -> str | None:
+        """The subset (train/val) the stored frames of one camera-day (``YYYY-MM-DD``, UTC) went to, or None."""
+        rows = self.query(
+            "SELECT subset FROM frames WHERE stream = ? AND time >= ? AND time < ? AND subset IS NOT NULL LIMIT 1",
+            (stream, day, day + "\uffff"),
+        )
+        return str(rows[0]["subset"]) if rows else None
+
+    def update_frame(
+        self, frame: dict[str, Any], labels: Iterable[dict[str, Any]], events: Iterable[BaseModel] = ()
+    ) -> list[str]:
+        """Replace a frame's copies (``frame`` holds the changed frame columns) and its labels' changed columns.
+
+        One transaction with the events; each label dict names its row by ``id``.
+        """
+        with self.transaction() as db:
+            cols = [c for c in _FRAME_COLUMNS if c in frame and c != "frame_id"]
+            db.execute(f"UPDATE frames SET {', '.join(f'{c} = :{c}' for c in cols)} WHERE frame_id = :frame_id", frame)
+            for row in labels:
+                sets = [c for c in _LABEL_COLUMNS if c in row and c != "frame_id"]
+                db.execute(f"UPDATE labels SET {', '.join(f'{c} = :{c}' for c in sets)} WHERE id = :id", row)
             return [enqueue_event(db, event, frame_id=frame["frame_id"]) for event in events]
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
@@ -183,4 +237,65 @@ _LABEL_COLUMNS = (
     "verdict_raw",
     "verdict_reused",
     "track_id",
+    "hold_idx",
+    "flagged",
+    "rejection",
+    "verdict_check_probs",
 )
+
+_FRAME_COLUMNS = (
+    "frame_id",
+    "stream",
+    "seq",
+    "pts",
+    "time",
+    "width",
+    "height",
+    "split",
+    "image",
+    "label",
+    "config_hash",
+    "subset",
+    "hold",
+    "hold_image",
+    "hold_label",
+    "background",
+    "rev",
+)
+# Values of label columns a row may leave out (NOT NULL columns added with schema version 2).
+_LABEL_DEFAULTS: dict[str, Any] = {"hold_idx": -1, "flagged": 0, "rejection": ""}
+_INSERT_LABEL = (
+    f"INSERT INTO labels ({', '.join(_LABEL_COLUMNS)}) VALUES ({', '.join(':' + c for c in _LABEL_COLUMNS)})"
+)
+
+
+def _label_params(row: dict[str, Any], frame_id: str) -> dict[str, Any]:
+    return {c: row.get(c, _LABEL_DEFAULTS.get(c)) for c in _LABEL_COLUMNS} | {"frame_id": frame_id}
+
+
+# Columns added after schema version 1, added by ALTER TABLE when an older store is opened.
+_ADDED_COLUMNS = {
+    "frames": (
+        ("subset", "TEXT"),
+        ("hold", "TEXT"),
+        ("hold_image", "TEXT"),
+        ("hold_label", "TEXT"),
+        ("background", "INTEGER NOT NULL DEFAULT 0"),
+        ("rev", "INTEGER NOT NULL DEFAULT 0"),
+    ),
+    "labels": (
+        ("hold_idx", "INTEGER NOT NULL DEFAULT -1"),
+        ("flagged", "INTEGER NOT NULL DEFAULT 0"),
+        ("rejection", "TEXT NOT NULL DEFAULT ''"),
+        ("verdict_check_probs", "TEXT"),
+    ),
+}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a store written by an older version up to this schema (new columns get their defaults)."""
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns:
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")

@@ -2,7 +2,7 @@
 
 Order of pruning, oldest first within each step:
 
-1. review and rejected frames (their image and label files);
+1. review and rejected frames (their image and label files), and the review copies beside dataset copies;
 2. clips (MP4 and sidecar);
 3. dataset frames whose events were all delivered (at least one outbox row, none with ``delivered`` NULL).
 
@@ -39,7 +39,7 @@ BATCH = 200  # items marked per manifest transaction
 PRUNED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS pruned (
     id      INTEGER PRIMARY KEY,
-    kind    TEXT NOT NULL,        -- frame | clip
+    kind    TEXT NOT NULL,        -- frame | hold (a dataset frame's review copy) | clip
     ref     TEXT NOT NULL,        -- frame_id or clip_id
     split   TEXT,                 -- the frame's split (review, rejected, dataset), NULL for clips
     files   TEXT NOT NULL,        -- the deleted paths, relative to the store root, one per line
@@ -118,11 +118,12 @@ def store_bytes(root: Path) -> int:
 
 
 def prune(store: StoreLike, cfg: Config, now: datetime | None = None) -> PruneReport:
-    """Apply ``store.max_age_days`` then ``store.max_gb`` to ``store``; returns what went.
+    """Apply ``store.max_age_days``, ``store.review_max_age_days`` then ``store.max_gb`` to ``store``; returns what
+    went.
 
     Args:
         store: the open store (a DatasetStore or a StoreHandle; its manifest is updated in place).
-        cfg: the config (only ``store.max_gb`` and ``store.max_age_days`` are read).
+        cfg: the config (``store.max_gb``, ``store.max_age_days`` and ``store.review_max_age_days`` are read).
         now: the current time (tests); default the UTC wall clock.
     """
     now = now or datetime.now(UTC)
@@ -138,6 +139,13 @@ def prune(store: StoreLike, cfg: Config, now: datetime | None = None) -> PruneRe
         cutoff = now - timedelta(days=max_age)
         old = [it for it in _candidates(manifest) if it.when < cutoff]
         _prune_items(root, manifest, old, "age", report)
+    if cfg.store.review_max_age_days is not None:
+        from streamlabel.store.privacy_retention import expire_held_copies  # it builds on this module
+
+        expired = expire_held_copies(store, cfg.store.review_max_age_days, now)
+        for destination, n in expired.frames.items():
+            report.frames[f"{destination} copies (review_max_age_days)"] = n
+        report.freed += expired.bytes
     report.bytes_after = store_bytes(root)
     if max_gb is not None:
         report.limit_bytes = int(max_gb * BYTES_PER_GB)
@@ -175,9 +183,19 @@ def _candidates(manifest: Any) -> Iterator[_Item]:
         "SELECT frame_id, split, image, label, time FROM frames WHERE image IS NOT NULL AND split != 'pending'"
     )
     by_age = sorted(frames, key=lambda r: (_utc(r["time"]), r["frame_id"]))
-    for r in by_age:
-        if r["split"] in ("review", "rejected") and r["frame_id"] not in undelivered_frames:
-            yield _Item("frame", r["frame_id"], r["split"], _paths(r["image"], r["label"]), _utc(r["time"]))
+    first = [
+        _Item("frame", r["frame_id"], r["split"], _paths(r["image"], r["label"]), _utc(r["time"]))
+        for r in by_age
+        if r["split"] in ("review", "rejected") and r["frame_id"] not in undelivered_frames
+    ]
+    # The unpainted review copy beside a dataset copy (store.md): pruned like a review frame, the dataset copy stays.
+    holds = manifest.query("SELECT frame_id, hold_image, hold_label, time FROM frames WHERE hold = 'review'")
+    first += [
+        _Item("hold", r["frame_id"], "review", _paths(r["hold_image"], r["hold_label"]), _utc(r["time"]))
+        for r in holds
+        if r["hold_image"] and r["frame_id"] not in undelivered_frames
+    ]
+    yield from sorted(first, key=lambda it: (it.when, it.ref))
     clips = manifest.query("SELECT clip_id, path, sidecar, start_time FROM clips WHERE path IS NOT NULL")
     for r in sorted(clips, key=lambda r: (_utc(r["start_time"]), r["clip_id"])):
         if r["clip_id"] not in undelivered_clips:
@@ -213,6 +231,8 @@ def _mark(db: sqlite3.Connection, it: _Item, size: int, reason: str) -> int:
     now = utc_now()
     if it.kind == "frame":
         db.execute("UPDATE frames SET image = NULL, label = NULL WHERE frame_id = ?", (it.ref,))
+    elif it.kind == "hold":
+        db.execute("UPDATE frames SET hold_image = NULL, hold_label = NULL WHERE frame_id = ?", (it.ref,))
     else:
         db.execute("UPDATE clips SET path = NULL, sidecar = NULL, pruned = ? WHERE clip_id = ?", (now, it.ref))
     cur = db.execute(

@@ -52,9 +52,10 @@ class StreamReader(threading.Thread):
     with capped exponential backoff (``streams.<name>.backoff_*``), also after a stall. A file source waits for
     room (back-pressure) so every sampled frame is kept, and finishes at its end unless ``loop`` is set.
 
-    Figures for metrics, updated by the thread: ``status``, ``sampled`` (frames queued), ``dropped``,
-    ``reconnects`` (live connections that ended and were retried), ``failed_opens`` (open attempts that failed),
-    ``last_frame_at`` (``time.monotonic()`` of the last sampled frame, None before the first), ``last_error``.
+    Figures for metrics, updated by the thread: ``status``, ``sampled`` (the next seq: frames queued, plus those a
+    resume skipped), ``dropped``, ``reconnects`` (live connections that ended and were retried), ``failed_opens``
+    (open attempts that failed), ``last_frame_at`` (``time.monotonic()`` of the last sampled frame, None before
+    the first), ``last_error``.
     """
 
     def __init__(
@@ -80,6 +81,21 @@ class StreamReader(threading.Thread):
         self._on_status = on_status
         self._halt = threading.Event()
         self._rng = random.Random()
+        self._skip_through = -1
+
+    def resume(self, after_seq: int) -> bool:
+        """Start a file after its sampled frame ``after_seq`` (set before ``start``); False for live or looped
+        sources, which always start at their current frame.
+
+        The file is still decoded from its start (seq and pts are counted exactly as in a full read, so frame ids
+        match), but the frames up to ``after_seq`` are neither converted nor queued.
+        """
+        if self.live or self.cfg.loop or after_seq < 0:
+            return False
+        self._skip_through = after_seq
+        self.sampled = after_seq + 1
+        log.info("stream %s: resuming after sampled frame %d", self.stream, after_seq)
+        return True
 
     def stop(self) -> None:
         """Ask the thread to finish; it ends at the next frame or backoff wait."""
@@ -136,17 +152,21 @@ class StreamReader(threading.Thread):
             self._set_status(StreamStatus.ONLINE)
             before = self.sampled
             try:
-                frames = iter_sampled(self.stream, self.cfg.url, self.cfg, container, self.sampled, clock=self.clock)
+                first, skip = (0, self._skip_through) if self._skip_through >= 0 else (self.sampled, -1)
+                frames = iter_sampled(
+                    self.stream, self.cfg.url, self.cfg, container, first, clock=self.clock, skip_through=skip
+                )
                 for frame in frames:
                     if not self._put(frame):
                         break
-                    self.sampled += 1
+                    self.sampled = frame.seq + 1
                     self.last_frame_at = time.monotonic()
             except SourceError as exc:
                 error = self.last_error = str(exc)
                 log.warning("stream %s: %s", self.stream, redact(error))
             finally:
                 container.close()
+                self._skip_through = -1
             if self._halt.is_set():
                 break
             if not self.live and (not self.cfg.loop or self.sampled == before):

@@ -110,6 +110,7 @@ def iter_sampled(
     first_seq: int = 0,
     gate: KeyframeGate | None = None,
     clock: StreamClock | None = None,
+    skip_through: int = -1,
 ) -> Iterator[Frame]:
     """Decode the video of an open container and yield the sampled frames as RGB ``Frame``s.
 
@@ -117,6 +118,9 @@ def iter_sampled(
     KeyframeGate). Timestamps come from PTS, with the wall clock for frames without one (see StreamClock); pass
     the same ``clock`` to every call for one stream so they stay monotonic across reconnects. A live source that
     delivers packets but no decodable frame for ``read_timeout_s`` raises SourceError (a stall).
+
+    Sampled frames with ``seq <= skip_through`` are counted (seq, pts and clock advance as in a full read) but
+    not converted nor yielded: a file resumes after its last stored frame with the numbering of a fresh read.
     """
     live = is_live(url)
     video = container.streams.video[0]
@@ -131,6 +135,9 @@ def iter_sampled(
     for frame in _decode(container, video, name, gate, stall_s):
         t = clock.stamp(frame.time, start)
         if not sampler.take(t):
+            continue
+        if seq <= skip_through:
+            seq += 1
             continue
         image = frame.to_ndarray(format="rgb24")
         yield Frame(name, seq, t, clock.utc(t), image, bool(frame.key_frame))

@@ -65,7 +65,9 @@ def tiny_config_dict(models: TinyModels, store: Path, streams: dict[str, str], f
             "detect": {"weights": str(models.yolo), "imgsz": 320, "max_det": 2},
             "ground": {"model": str(models.grounding_dino), "batch_size": 4},
             "segment": {"config": str(models.sam2_config), "checkpoint": str(models.sam2_checkpoint)},
-            "validate": {"kind": "transformers", "model": str(models.vlm), "max_new_tokens": 24},
+            # the verdict object, constrained while generated, needs up to 88 tokens with the tiny tokenizer
+            "validate": {"kind": "transformers", "model": str(models.vlm), "max_new_tokens": 90},
         },
         "store": {"path": str(store), "keep_rejected": True},
+        "review": {"address": None},  # tests and selftest serve no review page (no fixed port)
     }

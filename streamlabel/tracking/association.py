@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def centre_distance_matrix(tracks: np.ndarray, detections: np.ndarray) -> np.nda
 
 
 def affinity_matrix(
-    tracks: np.ndarray, detections: np.ndarray, iou_threshold: float, centre_distance: float
+    tracks: np.ndarray, detections: np.ndarray, iou_threshold: float, centre_distance: float | np.ndarray
 ) -> np.ndarray:
     """Match scores ``(T, D)``: the IoU where it reaches ``iou_threshold``, else a centre-distance score below it.
 
@@ -78,13 +78,14 @@ def affinity_matrix(
     inter = overlap[..., 0] * overlap[..., 1]
     union = (size_t[:, 0] * size_t[:, 1])[:, None] + (size_d[:, 0] * size_d[:, 1])[None, :] - inter
     iou = inter / np.maximum(union, 1e-12)
-    if centre_distance <= 0:
+    reach = np.broadcast_to(np.asarray(centre_distance, dtype=np.float64), (len(t),))[:, None]
+    if not np.any(reach > 0):
         return np.where(iou >= iou_threshold, iou, 0.0)
     gap = (t[:, None, :2] + t[:, None, 2:] - d[None, :, :2] - d[None, :, 2:]) / 2
     distance = np.sqrt((gap * gap).sum(axis=2))
     scale = (np.hypot(size_t[:, 0], size_t[:, 1])[:, None] + np.hypot(size_d[:, 0], size_d[:, 1])[None, :]) / 2
-    closeness = 1.0 - distance / (np.maximum(scale, 1e-12) * centre_distance)
-    fallback = np.where(scale > 0, iou_threshold * np.minimum(np.maximum(closeness, 0.0), 1.0), 0.0)
+    closeness = 1.0 - distance / (np.maximum(scale, 1e-12) * np.maximum(reach, 1e-12))
+    fallback = np.where((scale > 0) & (reach > 0), iou_threshold * np.minimum(np.maximum(closeness, 0.0), 1.0), 0.0)
     return np.where(iou >= iou_threshold, iou, fallback)
 
 
@@ -92,7 +93,7 @@ def associate(
     tracks: np.ndarray,
     detections: np.ndarray,
     iou_threshold: float,
-    centre_distance: float,
+    centre_distance: float | np.ndarray,
     track_classes: np.ndarray | None = None,
     detection_classes: np.ndarray | None = None,
 ) -> Association:
@@ -103,7 +104,7 @@ def associate(
         detections: ``(D, 4)`` detected xyxy boxes.
         iou_threshold: the IoU a pair needs to match on overlap alone.
         centre_distance: pairs below the IoU threshold still match when their centres are closer than this many
-            box diagonals (mean of the two boxes); 0 turns the fallback off.
+            box diagonals (mean of the two boxes); 0 turns the fallback off. One value, or one per track ``(T,)``.
         track_classes, detection_classes: optional class ids; pairs of different classes never match.
     """
     affinity = affinity_matrix(tracks, detections, iou_threshold, centre_distance)
@@ -124,3 +125,61 @@ def associate(
         unmatched_tracks=np.array([i for i in range(n_tracks) if i not in matched_tracks], dtype=int),
         unmatched_detections=np.array([j for j in range(n_detections) if j not in matched_detections], dtype=int),
     )
+
+
+class MatchRounds:
+    """Association in rounds: each ``run`` matches the tracks and detections that earlier rounds left free.
+
+    Args:
+        tracks: ``(T, 4)`` predicted xyxy boxes.
+        detections: ``(D, 4)`` detected xyxy boxes.
+        track_classes, detection_classes: optional class ids; pairs of different classes never match.
+    """
+
+    def __init__(
+        self,
+        tracks: np.ndarray,
+        detections: np.ndarray,
+        track_classes: np.ndarray | None = None,
+        detection_classes: np.ndarray | None = None,
+    ) -> None:
+        self.tracks = tracks
+        self.detections = detections
+        self.track_classes = track_classes
+        self.detection_classes = detection_classes
+        self.pairs: list[tuple[int, int]] = []
+        self.matched_tracks: set[int] = set()
+        self.matched_detections: set[int] = set()
+
+    def free_tracks(self) -> list[int]:
+        """Indices of the tracks no round has matched yet, ascending."""
+        return [i for i in range(len(self.tracks)) if i not in self.matched_tracks]
+
+    def run(
+        self,
+        detection_rows: list[int],
+        iou_threshold: float,
+        centre_distance: float | np.ndarray,
+        boxes: dict[int, np.ndarray] | None = None,
+    ) -> None:
+        """Match the free tracks (only those in ``boxes``, at those boxes, when given) to the free detections among
+        ``detection_rows`` with ``associate``; record the pairs. ``centre_distance`` may be one value per track
+        ``(T,)`` (indexed like ``tracks``)."""
+        rows = [i for i in (boxes or range(len(self.tracks))) if i not in self.matched_tracks]
+        cols = [j for j in detection_rows if j not in self.matched_detections]
+        if not rows or not cols:
+            return
+        track_boxes = np.array([boxes[i] for i in rows]) if boxes else self.tracks[rows]
+        classes = (self.track_classes, self.detection_classes)
+        result = associate(
+            track_boxes,
+            self.detections[cols],
+            iou_threshold,
+            centre_distance if np.ndim(centre_distance) == 0 else np.asarray(centre_distance)[rows],
+            None if classes[0] is None else classes[0][rows],
+            None if classes[1] is None else classes[1][cols],
+        )
+        for r, c in result.matches.tolist():
+            self.pairs.append((rows[r], cols[c]))
+            self.matched_tracks.add(rows[r])
+            self.matched_detections.add(cols[c])

@@ -1,8 +1,14 @@
-"""A constant-velocity Kalman filter for one box (filterpy), with time steps in seconds.
+"""A constant-velocity Kalman filter for one box, with time steps in seconds.
 
 The state is ``[x, y, s, r, vx, vy, vs]``: box centre ``x, y`` (pixels), scale ``s`` (area, pixels²), aspect ``r``
 (width / height, slowly drifting) and the velocities of ``x, y, s`` per second. Measurements are ``[x, y, s, r]``.
 Noise is relative to the box size (see the constants), so the same config smooths dogs and eyes alike.
+
+The predict and correct steps are the textbook ones written out rather than filterpy's ``KalmanFilter``: they run
+for every track on every frame, and filterpy's general step (copies, a general inverse, checks) took most of the
+1 ms per frame budget; here the axes never mix (F, Q, P and H keep each axis with its own velocity), so the
+innovation covariance is diagonal and the gain is a division. ``tests/tracking/test_kalman.py`` checks the result
+against filterpy step by step.
 """
 
 from __future__ import annotations
@@ -12,9 +18,8 @@ import logging
 import math
 
 import numpy as np
-from filterpy.kalman import KalmanFilter
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 STATE_DIM = 7
 MEASUREMENT_DIM = 4
@@ -78,15 +83,6 @@ def _q_pattern(dt: float) -> np.ndarray:
     return q
 
 
-_EYE_Z = np.eye(MEASUREMENT_DIM)
-
-
-def _diagonal_inverse(s: np.ndarray) -> np.ndarray:
-    """Inverse of the innovation covariance, which is diagonal here: x, y, s and r never mix (F, Q, P and H keep
-    each axis with its own velocity), so the general 4x4 inverse filterpy calls by default is not needed."""
-    return _EYE_Z / s.diagonal()  # row i of the identity over column scales: diag(1 / s_ii)
-
-
 def _side(area: float) -> float:
     """The side of a square of ``area`` (at least 1 pixel)."""
     return math.sqrt(max(area, 1.0))
@@ -107,27 +103,25 @@ class BoxKalman:
     """
 
     def __init__(self, xyxy: np.ndarray, t: float, process_noise: float, measurement_noise: float) -> None:
-        self._kf = KalmanFilter(dim_x=STATE_DIM, dim_z=MEASUREMENT_DIM)
-        self._kf.H = np.eye(MEASUREMENT_DIM, STATE_DIM)
-        self._kf.inv = _diagonal_inverse
         z = xyxy_to_z(xyxy)[0]
-        self._kf.x[:MEASUREMENT_DIM, 0] = z
+        self._x = np.zeros((STATE_DIM, 1))
+        self._x[:MEASUREMENT_DIM, 0] = z
         self._process_noise = process_noise
         self._measurement_noise = measurement_noise
         side, area = _side(z[2]), max(z[2], 1.0)
         prior_v = VELOCITY_PRIOR_STD * np.array([side, side, area])
-        self._kf.P = np.diag(np.r_[np.diag(self._r(z)), prior_v**2])
+        self._p = np.diag(np.r_[self._r(z), prior_v**2])
         self.t = float(t)
+        # The state right after the last measurement, for ``reobserve``.
+        self._measured = (self._x, self._p, self.t)
         self.motion_side: float | None = None
 
     def _r(self, z: np.ndarray) -> np.ndarray:
-        """Measurement covariance for a box of measurement (or state) ``z``."""
+        """The diagonal ``(4,)`` of the measurement covariance for a box of measurement (or state) ``z``."""
         area, aspect = max(float(z[2]), 1.0), max(float(z[3]), 1e-3)
-        r = np.zeros((MEASUREMENT_DIM, MEASUREMENT_DIM))
-        r[0, 0] = r[1, 1] = CENTRE_STD**2 * area * self._measurement_noise  # (CENTRE_STD * side)², side² = area
-        r[2, 2] = (AREA_STD * area) ** 2 * self._measurement_noise
-        r[3, 3] = (ASPECT_STD * aspect) ** 2 * self._measurement_noise
-        return r
+        noise = self._measurement_noise
+        centre = CENTRE_STD**2 * area * noise  # (CENTRE_STD * side)², side² = area
+        return np.array([centre, centre, (AREA_STD * area) ** 2 * noise, (ASPECT_STD * aspect) ** 2 * noise])
 
     def _q(self, x: np.ndarray, dt: float) -> np.ndarray:
         """Process covariance over ``dt`` seconds: discrete white-noise acceleration on x, y and s; drift on r."""
@@ -143,7 +137,7 @@ class BoxKalman:
         dt = float(t) - self.t
         if dt < 0:
             raise ValueError(f"time went backwards: t={t} is before the filter's t={self.t}")
-        x = self._kf.x
+        x = self._x
         if x[2, 0] + x[6, 0] * dt <= 0:
             x = x.copy()
             x[6, 0] = 0.0
@@ -156,8 +150,10 @@ class BoxKalman:
 
     def advance(self, t: float) -> None:
         """``predict`` without building the box (the tracker converts every track's state in one call)."""
-        self._kf.x, dt = self._advance(t)
-        self._kf.predict(F=transition(dt), Q=self._q(self._kf.x[:, 0], dt))
+        x, dt = self._advance(t)
+        f = transition(dt)
+        self._x = f @ x
+        self._p = f @ self._p @ f.T + self._q(x[:, 0], dt)
         self.t = float(t)
 
     def peek(self, t: float) -> np.ndarray:
@@ -172,19 +168,51 @@ class BoxKalman:
 
     def correct(self, z: np.ndarray) -> None:
         """``update`` with a measurement ``[x, y, s, r]`` already converted, without building the box."""
-        self._kf.update(np.asarray(z, dtype=np.float64).reshape(MEASUREMENT_DIM, 1), R=self._r(self._kf.x[:, 0]))
+        x, p = self._x, self._p
+        # The innovation covariance S = P[:4, :4] + R is diagonal (see the module doc): the gain is a division.
+        gain = p[:, :MEASUREMENT_DIM] / (p.diagonal()[:MEASUREMENT_DIM] + self._r(x[:, 0]))
+        self._x = x + gain @ (np.asarray(z, dtype=np.float64).reshape(MEASUREMENT_DIM, 1) - x[:MEASUREMENT_DIM])
+        self._p = p - gain @ p[:MEASUREMENT_DIM, :]
+        # Every step makes new arrays and never writes into old ones, so references keep this posterior.
+        self._measured = (self._x, self._p, self.t)
+
+    def reobserve(self, z: np.ndarray, t: float, gap_t: list[float]) -> None:
+        """Correct with ``z`` at ``t`` after updates at ``gap_t`` without a measurement, re-estimating the motion.
+
+        The filter goes back to where it was right after its last measurement and is corrected at each time of
+        ``gap_t`` with a box on the straight line from that measurement to ``z``, then at ``t`` with ``z``: a track
+        found again after an occlusion takes the velocity it really had instead of the one it coasted on (the
+        observation-centric re-update of OC-SORT, Cao et al. 2023).
+        """
+        self._x, self._p, self.t = self._measured
+        z_last = self._x[:MEASUREMENT_DIM, 0].copy()
+        z = np.asarray(z, dtype=np.float64)
+        span = max(float(t) - self.t, 1e-9)
+        start_t = self.t
+        for t_gap in gap_t:
+            self.advance(t_gap)
+            self.correct(z_last + (z - z_last) * ((t_gap - start_t) / span))
+        self.advance(t)
+        self.correct(z)
 
     @property
     def state(self) -> np.ndarray:
         """The state vector ``(7,)`` ``[x, y, s, r, vx, vy, vs]``."""
-        return self._kf.x[:, 0]
+        return self._x[:, 0]
 
     @property
     def box(self) -> np.ndarray:
         """The current state as an xyxy box ``(4,)``."""
-        return z_to_xyxy(self._kf.x.T)[0]
+        return z_to_xyxy(self._x.T)[0]
+
+    @property
+    def position_std(self) -> float:
+        """Std (pixels) of where the next measured centre may fall: state uncertainty plus measurement noise, per
+        axis (the mean of x and y)."""
+        p = self._p
+        return math.sqrt((p[0, 0] + p[1, 1]) / 2 + self._r(self._x[:, 0])[0])
 
     @property
     def velocity(self) -> np.ndarray:
         """The centre velocity ``[vx, vy]`` in pixels per second."""
-        return self._kf.x[4:6, 0].copy()
+        return self._x[4:6, 0].copy()

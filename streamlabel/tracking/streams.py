@@ -1,5 +1,5 @@
-"""Per-stream tracking state for the Labeler: anchor and part trackers, part→anchor links, previous masks,
-reusable verdicts and open track segments.
+"""Per-stream tracking state for the Labeler: anchor and part trackers, part→anchor links, each part track's
+reference mask (its last accepted one), its reusable verdict and open track segments.
 
 Frames of one stream must come in order; a frame whose ``pts`` goes back in time (a reconnect that restarted the
 clock) closes the stream's segments and forgets its tracks, but ids keep counting up: they stay unique per stream
@@ -11,13 +11,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import supervision as sv
+from supervision.config import CLASS_NAME_DATA_FIELD
 
 from streamlabel.config.tracking import TrackingConfig
-from streamlabel.frames import Frame
+from streamlabel.frames import ANCHOR_INDEX_KEY, Frame
 from streamlabel.stages.base import Verdict
 from streamlabel.tracking.consistency import box_affine, consistency_score
 from streamlabel.tracking.segments import SegmentBook, TrackSegment
@@ -28,10 +31,10 @@ log = logging.getLogger(__name__)
 ANCHOR_TRACK_KEY = "anchor_track_id"
 CONSISTENCY_KEY = "consistency"
 PREDICTED_KEY = "predicted"
-# A flagged mask does not replace its track's reference mask, so that one bad mask (SAM2 took the other eye) does not
-# also flag the good mask after it; after this many flagged masks in a row the new mask becomes the reference (the
-# part really changed).
-KEEP_REFERENCE_FRAMES = 1
+# A track's reference mask is its last accepted one; after this many flagged masks in a row it is dropped (the part
+# really changed: a head turn, an eye that stays closed) and the next mask is judged without one. Bad masks in a row
+# (SAM2 took the other eye twice) stay flagged until then, and never become the reference.
+DROP_REFERENCE_AFTER = 3
 
 
 @dataclass
@@ -40,14 +43,61 @@ class _PartMemory:
 
     anchor_track_id: int = UNCONFIRMED
     confidence: float = 0.0
-    mask: np.ndarray | None = None
-    box: np.ndarray | None = None
-    verdict: Verdict | None = None
+    mask: np.ndarray | None = None  # the reference: the last accepted mask
+    box: np.ndarray | None = None  # its smoothed box
+    verdict: Verdict | None = None  # the last fresh verdict of an accepted mask, while it stands
     verdict_t: float = 0.0
+    verdict_anchor_track_id: int = UNCONFIRMED  # the anchor track the part was linked to when judged
+    reuses: int = 0  # frames that reused ``verdict``
     flagged_in_a_row: int = 0
     seen_t: float = -np.inf  # when the track last matched a grounded part
     seen_box: np.ndarray | None = None  # its smoothed box then
     seen_anchor_box: np.ndarray | None = None  # its anchor's smoothed box then
+    patch: np.ndarray | None = None  # what the part looked like in its reference frame (``appearance_patch``)
+    identity_log_odds: float = 0.0  # the track's evidence that it is the target (``add_identity``)
+    identity_t: float = 0.0  # when it was last updated
+
+
+PATCH_SIDE_PX = 20  # side of the grayscale patch that stands for a part's look (its box plus a margin)
+PATCH_MARGIN = 0.25  # margin around the box, as a share of its side on each side
+PATCH_SHIFT_PX = 2  # patches are compared at every shift up to this many patch pixels (box jitter)
+FLAT_GRAY_STEP = 8.0  # two flat patches look alike when their brightness differs by at most this many gray levels
+
+
+def appearance_patch(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+    """The part's box (plus ``PATCH_MARGIN``) as a ``PATCH_SIDE_PX`` square grayscale patch."""
+    h, w = image.shape[:2]
+    box = np.asarray(xyxy, dtype=np.float64)
+    pad = PATCH_MARGIN * (box[2:] - box[:2])
+    x1, y1 = (round(float(v)) for v in box[:2] - pad)
+    x2, y2 = (round(float(v)) for v in box[2:] + pad)
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, max(x2, x1 + 1)), min(h, max(y2, y1 + 1))
+    if x2 <= x1 or y2 <= y1:
+        return np.zeros((PATCH_SIDE_PX, PATCH_SIDE_PX), dtype=np.float32)
+    crop = np.ascontiguousarray(image[y1:y2, x1:x2])
+    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+    return cv2.resize(gray, (PATCH_SIDE_PX, PATCH_SIDE_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def patch_similarity(reference: np.ndarray, patch: np.ndarray) -> float:
+    """Normalised correlation of two patches' central windows, the best over shifts of up to ``PATCH_SHIFT_PX``
+    (-1..1; 0 when either window is flat): robust to the jitter of a part's box, not to an eye that closed."""
+    k, n = PATCH_SHIFT_PX, PATCH_SIDE_PX - 2 * PATCH_SHIFT_PX
+    window = patch[k : k + n, k : k + n]
+    centre = _normalised(window)
+    if not centre.any():  # a flat window looks like a flat reference of about its brightness, like nothing else
+        flat = float(reference.std()) <= 1.0 and abs(float(reference.mean()) - float(window.mean())) <= FLAT_GRAY_STEP
+        return 1.0 if flat else 0.0
+    best = -1.0
+    for dy in range(2 * k + 1):
+        for dx in range(2 * k + 1):
+            best = max(best, float(np.mean(centre * _normalised(reference[dy : dy + n, dx : dx + n]))))
+    return best
+
+
+def _normalised(window: np.ndarray) -> np.ndarray:
+    std = float(window.std())
+    return (window - window.mean()) / std if std > 1.0 else np.zeros_like(window)
 
 
 class StreamTracks:
@@ -83,7 +133,7 @@ class StreamTracks:
         self._anchor_t = frame.pts
         tracked = self.anchors.update(anchors, frame.pts)
         ids = tracked.tracker_id
-        names = tracked.data.get("class_name", np.array(["object"] * len(tracked)))
+        names = tracked.data.get(CLASS_NAME_DATA_FIELD, np.array(["object"] * len(tracked)))
         confirmed = ids != UNCONFIRMED
         self.segments.see(frame, ids[confirmed].tolist(), [str(n) for n in np.asarray(names)[confirmed]])
         self.finished += self.segments.close(keep=self.anchors.active_ids())
@@ -133,7 +183,7 @@ class StreamTracks:
         """
         previous_t = self._part_t
         self._check_part_time(frame.pts)
-        index = np.asarray(parts.data.get("anchor_index", np.zeros(len(parts), dtype=int)), dtype=int)
+        index = np.asarray(parts.data.get(ANCHOR_INDEX_KEY, np.zeros(len(parts), dtype=int)), dtype=int)
         anchor_boxes = np.asarray(anchors.data.get(SMOOTHED_KEY, anchors.xyxy), dtype=np.float64).reshape(-1, 4)
         if len(anchor_boxes):
             sides = np.sqrt(np.prod(anchor_boxes[:, 2:] - anchor_boxes[:, :2], axis=1).clip(1.0, None))
@@ -188,8 +238,8 @@ class StreamTracks:
             class_id=np.zeros(n, dtype=np.int64),
             tracker_id=chosen,
             data={
-                "anchor_index": np.array(index, dtype=np.int64),
-                "class_name": np.array([part_name] * n, dtype=str),
+                ANCHOR_INDEX_KEY: np.array(index, dtype=np.int64),
+                CLASS_NAME_DATA_FIELD: np.array([part_name] * n, dtype=str),
                 "phrase": np.array([""] * n, dtype=str),
                 ANCHOR_TRACK_KEY: np.array([anchor_ids[i] for i in index], dtype=int),
                 PREDICTED_KEY: np.ones(n, dtype=bool),
@@ -204,50 +254,127 @@ class StreamTracks:
 
     # ------------------------------------------------------------------------------------------------ masks
 
-    def check_masks(self, parts: sv.Detections) -> np.ndarray:
-        """Score every part mask against its track's previous mask (``data["consistency"]``, NaN for the first
-        mask of a track or an untracked part); return which rows are flagged inconsistent.
-
-        The previous mask is the track's reference: the last mask not flagged, or the last one when
-        ``KEEP_REFERENCE_FRAMES`` masks in a row were flagged.
-        """
+    def score_masks(self, parts: sv.Detections) -> np.ndarray:
+        """Consistency of every part mask with its track's reference, NaN when the track has none or the part is
+        untracked; changes nothing (``check_masks`` is the step that counts flags)."""
         n = len(parts)
         scores = np.full(n, np.nan, dtype=np.float64)
         if parts.mask is None or parts.tracker_id is None:
-            parts.data[CONSISTENCY_KEY] = scores
-            return np.zeros(n, dtype=bool)
+            return scores
         boxes = np.asarray(parts.data.get(SMOOTHED_KEY, parts.xyxy), dtype=np.float64).reshape(n, 4)
         for j, pid in enumerate(parts.tracker_id):
-            if pid == UNCONFIRMED:
-                continue
-            memory = self._memory.setdefault(int(pid), _PartMemory())
-            if memory.mask is not None and memory.box is not None:
+            memory = self._memory.get(int(pid)) if pid != UNCONFIRMED else None
+            if memory is not None and memory.mask is not None and memory.box is not None:
                 scores[j] = consistency_score(memory.mask, memory.box, parts.mask[j], boxes[j])
-            if scores[j] < self.cfg.consistency_threshold and memory.flagged_in_a_row < KEEP_REFERENCE_FRAMES:
-                memory.flagged_in_a_row += 1
-            else:
-                memory.mask, memory.box, memory.flagged_in_a_row = parts.mask[j], boxes[j], 0
+        return scores
+
+    def check_masks(self, parts: sv.Detections) -> np.ndarray:
+        """Score every part mask against its track's reference (``data["consistency"]``, see ``score_masks``);
+        return which rows are flagged inconsistent.
+
+        The reference is the track's last *accepted* mask (``adopt_references``), never an unjudged one: a track's
+        first masks are judged without a reference, and bad masks in a row never become one. After
+        ``DROP_REFERENCE_AFTER`` flagged masks in a row the reference (and the verdict judged with it) is dropped:
+        the part really changed, and its next mask is judged afresh like a new track's.
+        """
+        scores = self.score_masks(parts)
         parts.data[CONSISTENCY_KEY] = scores
         with np.errstate(invalid="ignore"):
-            return scores < self.cfg.consistency_threshold
+            flagged = scores < self.cfg.consistency_threshold
+        for j in np.flatnonzero(np.isfinite(scores)).tolist():
+            memory = self._memory[int(parts.tracker_id[j])]  # type: ignore[index]
+            if not flagged[j]:
+                memory.flagged_in_a_row = 0
+                continue
+            memory.flagged_in_a_row += 1
+            if memory.flagged_in_a_row >= DROP_REFERENCE_AFTER:
+                memory.mask = memory.box = memory.verdict = None
+                memory.flagged_in_a_row = 0
+        return flagged
+
+    def adopt_references(
+        self, parts: sv.Detections, rows: Sequence[int] | np.ndarray, image: np.ndarray | None = None
+    ) -> None:
+        """Make the masks of ``rows`` their tracks' references (and, with the frame's ``image``, what the parts
+        looked like: ``appearance``): call it for accepted masks only."""
+        if parts.mask is None or parts.tracker_id is None:
+            return
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, dtype=int)
+        boxes = np.asarray(parts.data.get(SMOOTHED_KEY, parts.xyxy), dtype=np.float64).reshape(len(parts), 4)
+        for j in rows.tolist():
+            pid = int(parts.tracker_id[j])
+            if pid != UNCONFIRMED:
+                memory = self._memory.setdefault(pid, _PartMemory())
+                memory.mask, memory.box, memory.flagged_in_a_row = parts.mask[j], boxes[j], 0
+                memory.patch = None if image is None else appearance_patch(image, parts.xyxy[j])
 
     # --------------------------------------------------------------------------------------------- verdicts
 
-    def reusable(self, pid: int, t: float, score: float) -> Verdict | None:
-        """The track's passing verdict marked ``reused``, when it is younger than ``revalidate_s`` and the mask
-        is consistent (``score`` at or above the threshold); else None."""
+    def appearance(self, pid: int, image: np.ndarray, xyxy: np.ndarray) -> float:
+        """How much the part in ``xyxy`` of ``image`` looks like it did in its track's reference frame
+        (``patch_similarity``, -1..1); NaN when the track has no reference patch."""
+        memory = self._memory.get(int(pid))
+        if pid == UNCONFIRMED or memory is None or memory.patch is None:
+            return float("nan")
+        return patch_similarity(memory.patch, appearance_patch(image, xyxy))
+
+    def reusable(
+        self, pid: int, t: float, score: float, anchor_track_id: int, appearance: float = float("nan")
+    ) -> Verdict | None:
+        """The track's accepted verdict marked ``reused``, or None when it may not be reused.
+
+        It may be reused when ``revalidate_s`` is on, the mask is consistent with the track's last accepted mask
+        (``score`` at or above the threshold), the part is linked to the anchor track it was judged with, the
+        verdict is at most ``revalidate_s`` old and it was reused fewer than ``max_reuses`` times (a granted reuse
+        counts at once); when the track has a reference patch, the part must also still look like it
+        (``appearance`` at or above ``reuse_min_similarity``: an eye that closed keeps its mask, not its look). It
+        answers the part- and anchor-scope checks only: the caller answers frame-scope checks
+        for the frame.
+        """
         if self.cfg.revalidate_s <= 0 or pid == UNCONFIRMED or not np.isfinite(score):
             return None
         memory = self._memory.get(int(pid))
-        if memory is None or memory.verdict is None or not memory.verdict.passed:
+        if memory is None or memory.verdict is None or score < self.cfg.consistency_threshold:
             return None
-        if score < self.cfg.consistency_threshold or t - memory.verdict_t > self.cfg.revalidate_s:
+        if anchor_track_id == UNCONFIRMED or anchor_track_id != memory.verdict_anchor_track_id:
             return None
+        if t - memory.verdict_t > self.cfg.revalidate_s or memory.reuses >= self.cfg.max_reuses:
+            return None
+        if memory.patch is not None and not appearance >= self.cfg.reuse_min_similarity:
+            return None
+        memory.reuses += 1  # counted when granted: frames of one batch are planned before any is decided
         return dataclasses.replace(memory.verdict, reused=True, latency_s=0.0)
 
-    def remember(self, pid: int, t: float, verdict: Verdict | None) -> None:
-        """Keep a fresh (not reused) verdict of a part track for later frames; call it for consistent masks only."""
-        if pid == UNCONFIRMED or verdict is None or verdict.reused:
+    def add_identity(self, pid: int, t: float, probability: float | None) -> float:
+        """Add a fresh verdict's probability that the part is the target to its track's evidence; return the
+        evidence (log-odds, > 0: the target), 0 for an untracked part.
+
+        What a candidate *is* does not change from frame to frame, so the track's verdicts on it add up (log-odds,
+        each verdict bounded to [0.02, 0.98]); older ones fade with a half-life of ``identity_half_life_s`` so that
+        a track id taken over by another object is not held to the old one's record.
+        """
+        if pid == UNCONFIRMED:
+            return 0.0
+        memory = self._memory.setdefault(int(pid), _PartMemory())
+        fade = 0.5 ** (max(t - memory.identity_t, 0.0) / self.cfg.identity_half_life_s)
+        memory.identity_log_odds *= fade
+        memory.identity_t = t
+        if probability is not None:
+            p = min(max(probability, 0.02), 0.98)
+            memory.identity_log_odds += float(np.log(p / (1.0 - p)))
+        return memory.identity_log_odds
+
+    def remember(self, pid: int, t: float, anchor_track_id: int, verdict: Verdict | None) -> None:
+        """Record what a part's judgement means for reuse; ``verdict`` None forgets the track's verdict.
+
+        Call it with the fresh verdict of an *accepted* part (it may be reused from then on) and with None for a
+        part judged afresh and not accepted (the older verdict no longer stands); a reused verdict changes nothing.
+        """
+        if pid == UNCONFIRMED or (verdict is not None and verdict.reused):
             return
         memory = self._memory.setdefault(int(pid), _PartMemory())
-        memory.verdict, memory.verdict_t = verdict, t
+        if verdict is None:
+            memory.verdict = None
+        else:
+            memory.verdict, memory.verdict_t, memory.reuses = verdict, t, 0
+            memory.verdict_anchor_track_id = int(anchor_track_id)

@@ -20,19 +20,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 import supervision as sv
 
-from streamlabel.tracking.association import associate
+from streamlabel.tracking.association import MatchRounds
 from streamlabel.tracking.kalman import BoxKalman, xyxy_to_z, z_to_xyxy
 
 if TYPE_CHECKING:
     from streamlabel.config.tracking import TrackingConfig
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 UNCONFIRMED = -1
 SMOOTHED_KEY = "smoothed_xyxy"
 # Optional input column: side (pixels) of the object that carries each detection (see ``BoxKalman.motion_side``).
 MOTION_SIDE_KEY = "motion_side"
 FIRST_ID = 1
+# A detection matches by centre (``centre_distance``) only within GATE_STDS stds of where the track's filter expects
+# the next centre: small fast boxes (eyes) have a wide gate, large slow ones (people at 25 fps) next to none.
+GATE_STDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class TrackerConfig:
             follows faster small objects and may swap ids between neighbouring small boxes (two eyes).
         process_noise: scales the Kalman process noise. Raising it follows changes of motion sooner and smooths less.
         measurement_noise: scales the Kalman measurement noise. Raising it trusts detections less and smooths more.
+        low_score: detections scoring below this only match tracks that confident ones left over, and never start
+            a track (ByteTrack's second round). 0 turns it off. Raising it keeps partly hidden objects (whose
+            scores drop) on their tracks and keeps false low-scoring detections from starting tracks; too high and
+            real objects detected with low scores never get an id.
     """
 
     max_age_s: float = 2.0
@@ -59,6 +66,7 @@ class TrackerConfig:
     centre_distance: float = 1.0
     process_noise: float = 1.0
     measurement_noise: float = 1.0
+    low_score: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: TrackingConfig) -> TrackerConfig:
@@ -73,6 +81,7 @@ class TrackerConfig:
             "centre_distance": self.centre_distance >= 0,
             "process_noise": self.process_noise > 0,
             "measurement_noise": self.measurement_noise > 0,
+            "low_score": 0 <= self.low_score <= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -86,8 +95,11 @@ class _Track:
     kalman: BoxKalman
     class_id: int | None
     last_seen_t: float
+    last_xyxy: np.ndarray
     hits: int = 1
     track_id: int = UNCONFIRMED
+    # Times of the updates since the last match (the gap a re-found track's motion is re-estimated over).
+    gap_t: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def confirmed(self) -> bool:
@@ -131,7 +143,6 @@ class Tracker:
         """
         self._check_time(t)
         self._last_t = float(t)
-        cfg = self.config
         for track in self._tracks:
             track.kalman.advance(t)
         predicted = self._boxes(self._tracks)
@@ -139,30 +150,29 @@ class Tracker:
             for i, track in enumerate(self._tracks):
                 if track.confirmed and track.track_id in hints:
                     predicted[i] = hints[track.track_id]
-        classes = detections.class_id
-        track_classes = np.array([track.class_id for track in self._tracks]) if classes is not None else None
-        result = associate(predicted, detections.xyxy, cfg.iou_threshold, cfg.centre_distance, track_classes, classes)
+        pairs, new_rows = self._match(detections, predicted)
 
         ids = np.full(len(detections), UNCONFIRMED, dtype=int)
         smoothed = np.asarray(detections.xyxy, dtype=np.float32).reshape(-1, 4).copy()
         measured = xyxy_to_z(detections.xyxy)
         sides = detections.data.get(MOTION_SIDE_KEY)
-        matched = [self._tracks[i] for i in result.matches[:, 0].tolist()]
-        for track, det_index in zip(matched, result.matches[:, 1].tolist(), strict=True):
-            track.kalman.correct(measured[det_index])
+        matched = [self._tracks[i] for i, _ in pairs]
+        for track, (_, det_index) in zip(matched, pairs, strict=True):
             if sides is not None:
                 track.kalman.motion_side = float(sides[det_index])
-            track.hits += 1
-            track.last_seen_t = float(t)
-            self._confirm(track)
+            self._observe(track, measured[det_index], detections.xyxy[det_index], t)
             ids[det_index] = track.track_id
         if matched:
-            smoothed[result.matches[:, 1]] = self._boxes(matched)
+            smoothed[[j for _, j in pairs]] = self._boxes(matched)
 
         survivors = list(matched)
-        survivors += [self._tracks[i] for i in result.unmatched_tracks.tolist() if self._alive(self._tracks[i], t)]
-        for det_index in result.unmatched_detections.tolist():
-            track = self._start(detections, int(det_index), t)
+        matched_rows = {i for i, _ in pairs}
+        for i, track in enumerate(self._tracks):
+            if i not in matched_rows and self._alive(track, t):
+                track.gap_t.append(float(t))
+                survivors.append(track)
+        for det_index in new_rows:
+            track = self._start(detections, det_index, t)
             if sides is not None:
                 track.kalman.motion_side = float(sides[det_index])
             ids[det_index] = track.track_id
@@ -172,6 +182,49 @@ class Tracker:
         out = copy.copy(detections)
         out.tracker_id, out.data = ids, {**detections.data, SMOOTHED_KEY: smoothed}
         return out
+
+    def _match(self, detections: sv.Detections, predicted: np.ndarray) -> tuple[list[tuple[int, int]], list[int]]:
+        """(track index, detection index) pairs and the detections that start tracks, in three rounds, each between
+        what the rounds before left over: confident detections by IoU with the predicted boxes; low-scoring ones
+        the same way (``low_score``: they never start a track); then confident ones by centre distance, within
+        each track's gate (small fast boxes, ``centre_distance`` and ``GATE_STDS``)."""
+        cfg = self.config
+        xyxy = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)
+        scores = detections.confidence
+        low = scores < cfg.low_score if scores is not None else np.zeros(len(xyxy), dtype=bool)
+        classes = detections.class_id
+        track_classes = np.array([track.class_id for track in self._tracks]) if classes is not None else None
+        rounds = MatchRounds(predicted, xyxy, track_classes, classes)
+        confident, weak = np.flatnonzero(~low).tolist(), np.flatnonzero(low).tolist()
+        rounds.run(confident, cfg.iou_threshold, 0.0)
+        rounds.run(weak, cfg.iou_threshold, 0.0)
+        free = rounds.free_tracks()
+        if cfg.centre_distance > 0 and free and len(rounds.matched_detections) < len(confident) + len(weak):
+            rounds.run(confident, cfg.iou_threshold, self._reach(predicted, free))
+        new_rows = [j for j in confident if j not in rounds.matched_detections]
+        return sorted(rounds.pairs, key=lambda pair: pair[1]), new_rows
+
+    def _reach(self, predicted: np.ndarray, rows: list[int]) -> np.ndarray:
+        """Per track (0 outside ``rows``), how many box diagonals away a detection may be to match by centre:
+        ``centre_distance``, but no further than ``GATE_STDS`` stds of where its filter expects the next centre."""
+        reach = np.zeros(len(predicted))
+        boxes = predicted[rows]
+        diagonal = np.maximum(np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]), 1e-9)
+        std = np.array([self._tracks[i].kalman.position_std for i in rows])
+        reach[rows] = np.minimum(self.config.centre_distance, GATE_STDS * std / diagonal)
+        return reach
+
+    def _observe(self, track: _Track, z: np.ndarray, xyxy: np.ndarray, t: float) -> None:
+        """Correct a matched track with measurement ``z``; after a gap, re-estimate its motion over the gap."""
+        if track.gap_t:
+            track.kalman.reobserve(z, t, track.gap_t)
+        else:
+            track.kalman.correct(z)
+        track.gap_t = []
+        track.last_xyxy = np.asarray(xyxy, dtype=np.float64)
+        track.hits += 1
+        track.last_seen_t = float(t)
+        self._confirm(track)
 
     def active_ids(self) -> set[int]:
         """Ids of the confirmed tracks the tracker still holds (a track is dropped at the first ``update`` after
@@ -214,12 +267,12 @@ class Tracker:
         if not track.confirmed and track.hits >= self.config.min_hits:
             track.track_id = self._next_id
             self._next_id += 1
-            logger.debug("track %s confirmed after %s hits", track.track_id, track.hits)
+            log.debug("track %s confirmed after %s hits", track.track_id, track.hits)
 
     def _start(self, detections: sv.Detections, index: int, t: float) -> _Track:
         cfg = self.config
         kalman = BoxKalman(detections.xyxy[index], t, cfg.process_noise, cfg.measurement_noise)
         class_id = int(detections.class_id[index]) if detections.class_id is not None else None
-        track = _Track(kalman=kalman, class_id=class_id, last_seen_t=float(t))
+        track = _Track(kalman, class_id, float(t), np.asarray(detections.xyxy[index], dtype=np.float64))
         self._confirm(track)
         return track

@@ -1,4 +1,5 @@
-"""Runs ``streamlabel run`` as a subprocess with a test NOTIFY_SOCKET and reads its metrics and status."""
+"""Runs ``streamlabel run`` as a subprocess with a test NOTIFY_SOCKET and reads its metrics and status; builds
+scripted stages and validators for the in-process runner and daemon tests."""
 
 from __future__ import annotations
 
@@ -10,18 +11,24 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import supervision as sv
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from streamlabel.pipeline import Stages
+from streamlabel.stages.base import Candidate, ValidatorUnavailableError, Verdict
 from tests.fixtures.rtsp import free_port
+from tests.scripted import CountingValidator, ScriptedDetector, ScriptedGrounder, ScriptedSegmenter
 
 START_DEADLINE_S = 240.0  # loading the tiny models on a busy 2-core machine
 STEP_DEADLINE_S = 120.0
@@ -35,6 +42,7 @@ class DaemonProcess:
         self.config = workdir / "streamlabel.yml"
         self.address = f"127.0.0.1:{free_port()}"
         cfg.setdefault("daemon", {})["metrics_address"] = self.address
+        cfg.setdefault("review", {"address": None})  # no review page on a fixed port in tests
         self.write_config(cfg)
         self.log_path = workdir / "daemon.log"
         self.notify_name = f"streamlabel-test-{uuid.uuid4().hex}"
@@ -170,3 +178,64 @@ def reported_stored(log: str) -> tuple[int, int]:
     match = re.search(r"stopped: labeled=(\d+) stored=(\d+)", log)
     assert match, log[-3000:]
     return int(match.group(1)), int(match.group(2))
+
+
+def wait_until(check: Callable[[], Any], what: str, deadline_s: float = STEP_DEADLINE_S) -> Any:
+    """Poll ``check`` until it returns something truthy; fails naming ``what`` after ``deadline_s``."""
+    end = time.monotonic() + deadline_s
+    while not (got := check()):
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return got
+
+
+class EveryFrame(dict):
+    """A detector script with the same dog in every frame, whatever its index pixel says."""
+
+    def get(self, key: object, default: object = None) -> list[list[float]]:
+        return [[20.0, 20.0, 140.0, 120.0]]
+
+
+class CountingDetector(ScriptedDetector):
+    """The same dog in every frame; counts the images it saw and fails once it saw more than ``fail_after``."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        super().__init__(EveryFrame())
+        self.seen = 0
+        self.fail_after = fail_after
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+        if self.fail_after is not None and self.seen + len(images) > self.fail_after:
+            raise RuntimeError(f"detector failed after {self.seen} images (scripted crash)")
+        self.seen += len(images)
+        return super().detect(images)
+
+
+class HeldValidator(CountingValidator):
+    """Passes every candidate; calls from the threads named in ``hold_in`` first wait for ``release``, those from
+    threads named in ``away_in`` raise ValidatorUnavailableError (a validator that is down for them)."""
+
+    def __init__(self, hold_in: tuple[str, ...] = (), away_in: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.hold_in, self.away_in = hold_in, away_in
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def validate(self, items: Sequence[Candidate]) -> list[Verdict]:
+        name = threading.current_thread().name
+        if name in self.away_in:
+            raise ValidatorUnavailableError(f"scripted: away for the {name} thread")
+        if name in self.hold_in:
+            self.entered.set()
+            assert self.release.wait(STEP_DEADLINE_S), "the test never released the validator"
+        return super().validate(items)
+
+
+def scripted_stages(validator: Any = None, detector: ScriptedDetector | None = None) -> Stages:
+    """Scripted stages: a dog in every frame, two eyes in every dog, box masks, and ``validator``."""
+    return Stages(
+        detector or CountingDetector(),
+        ScriptedGrounder(),
+        ScriptedSegmenter(),
+        validator if validator is not None else CountingValidator(),
+    )

@@ -1,9 +1,13 @@
-"""ClipCutter: the bounded frame buffer of live streams, and clips written for finished segments."""
+"""ClipCutter: the bounded frame buffer of live streams, clips written for finished segments in the clip thread,
+and its bounded queue: a full queue drops the clip (counted), a stop drains or drops what is queued."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ import pytest
 from streamlabel.config import Config
 from streamlabel.daemon.clips import ClipCutter
 from streamlabel.frames import Frame
+from streamlabel.store.clips import ClipWriter
 from streamlabel.store.dataset import DatasetStore
 from streamlabel.tracking.segments import TrackSegment
 
@@ -57,14 +62,75 @@ def test_a_finished_live_segment_becomes_a_clip(store: DatasetStore) -> None:
     for f in frames:
         c.remember(f, LIVE)
     seg = TrackSegment("cam", 3, "dog", 0.5, 3.0, T0, T0 + timedelta(seconds=3), tuple(f.frame_id for f in frames[1:7]))
-    assert c.cut([seg]) == 1
-    assert c.cut([seg]) == 0  # the same segment again: the clip exists already
+    assert c.cut([seg]) == 1  # queued for the clip thread
+    assert c.close(30) and c.written == 1
+    assert c.cut([seg]) == 1 and c.close(30)  # the same segment again: the clip exists already
     clips = list((store.root / "clips" / "cam").glob("*.mp4"))
     assert len(clips) == 1 and clips[0].stat().st_size > 0
-    assert c.written == 1
+    assert c.written == 1 and c.dropped == 0
 
 
 def test_clips_off_keeps_nothing(store: DatasetStore) -> None:
     c = ClipCutter(store, Config.model_validate({"store": {"clips": False}}))
     c.remember(frame(0.0, 0), LIVE)
     assert c._frames == {} and c.cut([]) == 0
+
+
+class BlockingWriter(ClipWriter):
+    """A real ClipWriter whose ``write`` first waits for ``release`` (an encode that takes as long as a test wants)."""
+
+    def __init__(self, store: DatasetStore, cfg: Config) -> None:
+        super().__init__(store, cfg)
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def write(self, *args: Any, **kwargs: Any) -> Any:
+        self.entered.set()
+        assert self.release.wait(30)
+        return super().write(*args, **kwargs)
+
+
+def live_segment(c: ClipCutter, track_id: int) -> TrackSegment:
+    frames = [frame(i * 0.5, i) for i in range(4)]
+    for f in frames:
+        c.remember(f, LIVE)
+    return TrackSegment("cam", track_id, "dog", 0.0, 1.5, T0, T0 + timedelta(seconds=1.5), ())
+
+
+def test_a_full_queue_drops_the_clip_after_a_short_wait(store: DatasetStore) -> None:
+    dropped: list[int] = []
+    cfg = Config.model_validate({"daemon": {"clip_buffer_s": 10.0}, "tracking": {"clip_pre_s": 0, "clip_post_s": 0}})
+    c = ClipCutter(store, cfg, on_dropped=lambda: dropped.append(1), queue_size=1, wait_s=0.2)
+    c.writer = writer = BlockingWriter(store, cfg)
+    assert c.cut([live_segment(c, 1)]) == 1
+    assert writer.entered.wait(10)  # the clip thread holds segment 1
+    assert c.cut([live_segment(c, 2)]) == 1  # waits in the queue
+    started = time.monotonic()
+    assert c.cut([live_segment(c, 3)]) == 0  # no room: dropped after wait_s, not after the encode
+    assert time.monotonic() - started < 5
+    assert c.dropped == 1 and dropped == [1]
+    writer.release.set()
+    assert c.close(30)
+    assert c.written == 2 and len(list((store.root / "clips" / "cam").glob("*.mp4"))) == 2
+
+
+def test_close_drops_what_the_timeout_leaves(store: DatasetStore) -> None:
+    cfg = Config.model_validate({"daemon": {"clip_buffer_s": 10.0}, "tracking": {"clip_pre_s": 0, "clip_post_s": 0}})
+    c = ClipCutter(store, cfg, queue_size=4)
+    c.writer = writer = BlockingWriter(store, cfg)
+    assert c.cut([live_segment(c, 1), live_segment(c, 2), live_segment(c, 3)]) == 3
+    assert writer.entered.wait(10)
+    threading.Timer(0.4, writer.release.set).start()  # the clip in hand finishes after the timeout
+    assert c.close(0.2)  # the one being written is finished, the two queued are dropped
+    assert c.written == 1 and c.dropped == 2
+
+
+def test_close_reports_a_writer_that_never_ends(store: DatasetStore) -> None:
+    cfg = Config.model_validate({"daemon": {"clip_buffer_s": 10.0}, "tracking": {"clip_pre_s": 0, "clip_post_s": 0}})
+    c = ClipCutter(store, cfg)
+    c.writer = writer = BlockingWriter(store, cfg)
+    c.cut([live_segment(c, 1)])
+    assert writer.entered.wait(10)
+    assert not c.close(0.1)  # the store must stay open: a write is still running
+    writer.release.set()
+    assert c.close(30) and c.written == 1

@@ -40,9 +40,11 @@ def test_service_contract() -> None:
 
 def test_stop_timeout_leaves_room_for_the_drain() -> None:
     from streamlabel.config import DaemonConfig
+    from streamlabel.daemon.service import STOP_GRACE_S
 
     stop = settings()["TimeoutStopSec"][0]
-    assert int(stop.rstrip("s")) > DaemonConfig().stop_timeout_s
+    # The drain, then the housekeeping thread's and the sink's last grace, before systemd's SIGKILL.
+    assert int(stop.rstrip("s")) > DaemonConfig().stop_timeout_s + STOP_GRACE_S
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")

@@ -13,7 +13,7 @@ import pytest
 from streamlabel.config import MqttConfig
 from streamlabel.events.jsonl import JsonlSink
 from streamlabel.events.mqtt import MqttPublisher
-from streamlabel.store import DatasetStore
+from streamlabel.store import DatasetStore, atomic_write
 from streamlabel.store.check import check_store
 from streamlabel.store.dataset import INTENT_FILE
 from tests.events.synth import Subscriber, first_seen, frame_result
@@ -109,7 +109,12 @@ def test_open_undoes_a_write_cut_short(tmp_path: Path, committed: bool) -> None:
         store.write(result, "c")
         (tmp_path / INTENT_FILE).write_text(json.dumps({"frame_id": result.frame.frame_id, "files": [image_rel]}))
     else:
-        store._write_files(result, image_rel, label_rel, ["0 0.1 0.1 0.2 0.1 0.2 0.2"])  # killed before the commit
+        # killed before the commit: the intent names the files, both are written, the rows are not
+        (tmp_path / INTENT_FILE).write_text(
+            json.dumps({"frame_id": result.frame.frame_id, "files": [image_rel, label_rel]})
+        )
+        atomic_write(tmp_path / image_rel, b"jpg")
+        atomic_write(tmp_path / label_rel, b"0 0.1 0.1 0.2 0.1 0.2 0.2\n")
     tmp = tmp_path / Path(image_rel).parent / f".{Path(image_rel).name}.abc.tmp"  # an atomic_write cut short
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_bytes(b"half")

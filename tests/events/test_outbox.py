@@ -34,10 +34,11 @@ def outbox(store: DatasetStore) -> list[sqlite3.Row]:
         (["accepted"], False, ["label"]),
         (["accepted", "rejected"], False, ["label"]),
         (["accepted", "rejected"], True, ["label", "rejected"]),
-        (["review", "accepted"], False, ["review"]),
+        (["review", "accepted"], False, ["label", "review"]),  # dataset copy and review copy
         (["rejected"], False, []),
         (["rejected"], True, ["rejected"]),
-        (["accepted", "pending"], True, []),  # pending: its event comes when it is judged
+        (["accepted", "pending"], True, ["label"]),  # pending: its event comes when it is judged
+        (["review", "pending"], True, []),
     ],
 )
 def test_events_of_a_frame(tmp_path: Path, statuses: list[str], publish_rejected: bool, kinds: list[str]) -> None:
@@ -89,8 +90,7 @@ def test_rejected_event_gives_reasons(tmp_path: Path) -> None:
 def test_a_failed_transaction_leaves_neither_rows_nor_event_nor_files(tmp_path: Path) -> None:
     store = new_store(tmp_path)
     store.write(frame_result(["accepted"], seq=1), "c")
-    with pytest.raises(sqlite3.IntegrityError):
-        store.write(frame_result(["accepted"], seq=1), "c")  # same frame id: the frame row is refused
+    assert store.write(frame_result(["accepted"], seq=1), "c") is None  # same frame id: skipped, nothing written
     assert len(outbox(store)) == 1
     with pytest.raises(sqlite3.IntegrityError):
         store.write(frame_result(["accepted"], seq=2), "unknown-config-hash")  # foreign key: nothing committed

@@ -41,7 +41,9 @@ def test_selftest_publishes_its_events(tmp_path: Path, mosquitto: Mosquitto) -> 
     events = sub.events("/label") + sub.events("/review") + sub.events("/rejected") + sub.events("/clip")
     assert len({e["id"] for e in events}) == int(total)  # every outbox row, clips of finished tracks included
     assert sub.payloads("streamlabel/available")[-1] == b"offline"
-    assert [e["status"] for e in sub.events("selftest/status")] == ["online", "finished"]
+    # The run publishes the stream's state (retained: the latest one wins, an earlier one may be coalesced).
+    statuses = [e["status"] for e in sub.events("selftest/status")]
+    assert statuses[-1] == "finished" and set(statuses) <= {"online", "finished"}
 
 
 def test_selftest_rejects_a_bad_broker_address() -> None:

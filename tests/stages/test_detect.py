@@ -59,6 +59,54 @@ def test_unknown_anchor_class_is_a_clear_error(tiny_yolo: Path) -> None:
         detector(str(tiny_yolo), ["dgo"], 0.5)
 
 
+@pytest.fixture(scope="module")
+def tiny_yolo_people(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random YOLO that scores about 0.5 for 'person' boxes and finds no dog."""
+    from streamlabel.tiny.yolo import build_tiny_yolo
+
+    return build_tiny_yolo(tmp_path_factory.mktemp("yolo-people"), favoured=("person",))
+
+
+def people_detector(weights: Path, checks: list[dict] | None) -> UltralyticsDetector:
+    validation = {} if checks is None else {"checks": checks}
+    cfg = Config.model_validate(
+        {
+            "target": {"anchor": {"classes": ["dog"], "min_confidence": 0.3}, "validation": validation},
+            "models": {"detect": {"weights": str(weights), "imgsz": 320, "max_det": 20}},
+        }
+    )
+    return UltralyticsDetector(cfg.models.detect, cfg.target, Runtime())
+
+
+NO_HUMAN = {"name": "no_human", "question": "No human.", "scope": "frame", "detector_class": "person"}
+GRAY = np.full((240, 320, 3), 90, np.uint8)
+
+
+def test_the_checks_classes_come_back_beside_the_anchors(tiny_yolo_people: Path) -> None:
+    """The default no_human check names 'person': the detector returns people too, and the Labeler's split keeps
+    them away from the anchors (the tracker sees dogs only)."""
+    from streamlabel.checks import people_of, split_detections
+
+    (found,) = people_detector(tiny_yolo_people, None).detect([GRAY])
+    assert len(found) > 0 and set(found.data["class_name"]) == {"person"} and (found.class_id == 0).all()
+    anchors, others = split_detections(found, Config().target.anchor)
+    assert len(anchors) == 0 and len(people_of(others)) == len(found)
+
+
+@pytest.mark.parametrize(("check", "found"), [(None, 0), ({**NO_HUMAN, "detector_min_confidence": 0.6}, 0)])
+def test_people_need_a_check_and_its_confidence(tiny_yolo_people: Path, check: dict | None, found: int) -> None:
+    """Without a check naming 'person' it is not asked for; with one, its boxes need detector_min_confidence."""
+    checks = [{"name": "mask_on_part", "question": "The mask is on the {part}."}] + ([check] if check else [])
+    (rows,) = people_detector(tiny_yolo_people, checks).detect([GRAY])
+    assert len(rows) == found
+
+
+def test_a_detector_class_the_model_lacks_is_a_clear_error(tiny_yolo: Path) -> None:
+    checks = [{"name": "no_unicorn", "question": "No unicorn.", "scope": "frame", "detector_class": "unicorn"}]
+    with pytest.raises(ValueError, match=r"checks\[no_unicorn\].detector_class: 'unicorn' is not among the classes"):
+        people_detector(tiny_yolo, checks)
+
+
 def test_missing_weights_name_the_model_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelUnavailableError) as err:
@@ -88,8 +136,21 @@ def real_yolo(assets: Path) -> UltralyticsDetector:
 def test_real_yolo11n_finds_dogs_only_where_there_are_dogs(
     real_yolo: UltralyticsDetector, assets: Path, name: str, has_dog: bool
 ) -> None:
+    from streamlabel.checks import people_of, split_detections
+
     image = cv2.cvtColor(cv2.imread(str(assets / "images" / name)), cv2.COLOR_BGR2RGB)
     (found,) = real_yolo.detect([image])
-    assert (len(found) > 0) == has_dog, (name, found.confidence)
+    anchors, others = split_detections(found, real_yolo_target().anchor)
+    assert (len(anchors) > 0) == has_dog, (name, anchors.confidence)
+    assert set(found.data["class_name"]) <= {"dog", "person"}  # the anchor and no_human's detector class
     if has_dog:
-        assert set(found.data["class_name"]) == {"dog"}
+        assert set(anchors.data["class_name"]) == {"dog"}
+    if name in PEOPLE_IMAGES:  # no_human is answered by the detector: the people are found
+        assert len(people_of(others)) > 0 and (others.confidence >= 0.4).all()
+
+
+PEOPLE_IMAGES = {"darknet_person_dog_horse.jpg", "coco_000000288685_sheep_people.jpg"}
+
+
+def real_yolo_target():
+    return Config.model_validate({"target": {"anchor": {"classes": ["dog"], "min_confidence": 0.25}}}).target

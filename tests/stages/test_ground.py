@@ -18,9 +18,10 @@ from streamlabel.stages.ground import (
     crop_boxes,
     crop_to_frame,
     filter_parts,
+    merge_and_cap,
     normalize_prompt,
+    one_per_part,
     parts_detections,
-    per_anchor_nms,
 )
 from streamlabel.tiny.gdino import build_tiny_grounding_dino
 
@@ -127,7 +128,8 @@ def test_area_ratio_bounds(parts, index, expected) -> None:
     [
         ([[0, 0, 10, 10], [1, 0, 11, 10]], [0.9, 0.8], [0, 0], 5, [0]),  # IoU 0.82: the weaker goes
         ([[0, 0, 10, 10], [1, 0, 11, 10]], [0.8, 0.9], [0, 0], 5, [1]),
-        ([[0, 0, 10, 10], [1, 0, 11, 10]], [0.9, 0.8], [0, 1], 5, [0, 1]),  # other anchor: no NMS
+        ([[0, 0, 10, 10], [1, 0, 11, 10]], [0.9, 0.8], [0, 1], 5, [0]),  # other anchor: one part, merged too
+        ([[0, 0, 10, 10], [1, 0, 11, 10]], [0.8, 0.9], [0, 1], 5, [1]),  # the best copy keeps its anchor
         ([[0, 0, 10, 10], [6, 0, 16, 10]], [0.9, 0.8], [0, 0], 5, [0, 1]),  # IoU 0.25: both stay
         ([[0, 0, 4, 4], [10, 0, 14, 4], [20, 0, 24, 4]], [0.5, 0.9, 0.7], [0, 0, 0], 1, [1]),
         ([[0, 0, 4, 4], [10, 0, 14, 4], [20, 0, 24, 4]], [0.5, 0.9, 0.7], [0, 0, 0], 2, [1, 2]),
@@ -135,8 +137,8 @@ def test_area_ratio_bounds(parts, index, expected) -> None:
         (EMPTY, [], [], 2, []),
     ],
 )
-def test_per_anchor_nms_and_cap(parts, scores, index, max_per_anchor, expected) -> None:
-    got = per_anchor_nms(np.asarray(parts), np.asarray(scores), np.asarray(index), 0.5, max_per_anchor)
+def test_nms_across_anchors_and_cap(parts, scores, index, max_per_anchor, expected) -> None:
+    got = merge_and_cap(np.asarray(parts), np.asarray(scores), np.asarray(index), 0.5, max_per_anchor)
     np.testing.assert_array_equal(got, expected)
 
 
@@ -156,6 +158,42 @@ def test_filter_parts_two_anchors() -> None:
     keep, index = filter_parts(parts, scores, np.array([A, B]), part)
     np.testing.assert_array_equal(keep, [0, 2])
     np.testing.assert_array_equal(index, [0, 1])
+
+
+def test_an_eye_in_two_overlapping_crops_is_labeled_once() -> None:
+    """Crop mode: dog A's crop and dog B's crop both contain the eye in their overlap; it comes back once, for the
+    crop where it scored best, and the other eyes of each dog stay."""
+    dog_a, dog_b = [0, 0, 100, 100], [60, 0, 160, 100]
+    shared = box(80, 30, 8, 8)  # in both dogs
+    parts = np.array(
+        [
+            box(20, 30, 8, 8),  # A's own eye (crop A)
+            shared,  # crop A's copy of the shared eye
+            shared,  # crop B's copy, a bit stronger
+            box(140, 30, 8, 8),  # B's own eye (crop B)
+        ]
+    )
+    parts[2] += [0.5, 0, 0.5, 0]  # the two copies differ by half a pixel, as boxes from two crops do
+    scores = np.array([0.8, 0.6, 0.7, 0.9])
+    hint = np.array([0, 0, 1, 1])
+    keep, index = filter_parts(parts, scores, np.array([dog_a, dog_b]), PartConfig(min_area_ratio=0.001), hint)
+    np.testing.assert_array_equal(keep, [0, 3, 2])
+    np.testing.assert_array_equal(index, [0, 1, 1])
+
+
+def test_one_per_part_merges_copies_across_anchors() -> None:
+    parts = parts_detections(
+        np.array([box(20, 20, 10, 10), box(21, 20, 10, 10), box(60, 20, 10, 10)]),
+        [0.6, 0.9, 0.5],
+        [0, 1, 1],
+        "eye",
+        ["eye"] * 3,
+    )
+    kept = one_per_part(parts, 0.5)
+    np.testing.assert_array_equal(kept.data["anchor_index"], [1, 1])  # the stronger copy and its anchor
+    np.testing.assert_allclose(kept.confidence, [0.9, 0.5])
+    single = parts[:1]
+    assert one_per_part(single, 0.5) is single
 
 
 def test_filter_parts_empty() -> None:
@@ -219,6 +257,19 @@ def test_tiny_model_parts_lie_in_their_anchor(tiny_model: Path, frame: np.ndarra
         centre = parts.get_anchors_coordinates(sv.Position.CENTER)
         own = anc.xyxy[index]
         assert ((centre >= own[:, :2]) & (centre <= own[:, 2:])).all()
+
+
+def test_tiny_model_overlapping_crops_give_no_duplicate_parts(tiny_model: Path, frame: np.ndarray) -> None:
+    """The real crop path: two anchors on nearly the same place (one dog found twice, or two dogs cuddling) give
+    nearly the same crop, so the model finds the same boxes in both; each comes back once."""
+    grounder = make_grounder(tiny_model, max_per_anchor=10, nms_iou=0.5)
+    dogs = anchors([10, 10, 220, 220], [10, 10, 222, 222])
+    (parts,) = grounder.ground([frame], [dogs])
+    (alone,) = grounder.ground([frame], [dogs[:1]])
+    assert 0 < len(parts) <= len(alone) + 2  # per-anchor NMS returned about twice as many
+    iou = sv.box_iou_batch(parts.xyxy, parts.xyxy)
+    np.fill_diagonal(iou, 0.0)
+    assert iou.max() <= 0.5
 
 
 @pytest.mark.parametrize("mode", ["crop", "full"])

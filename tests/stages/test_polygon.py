@@ -9,8 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamlabel.stages.polygon import (
+    _fill_holes,
+    _largest_component,
     clean_mask,
     mask_to_polygon,
+    mask_window,
     parse_yolo_line,
     polygon_to_mask,
     polygon_to_yolo_line,
@@ -112,6 +115,44 @@ def test_mask_to_polygon(mask: np.ndarray, expected: list[list[int]]) -> None:
     assert polygon.dtype == np.float32
     assert polygon.ndim == 2 and polygon.shape[1] == 2
     np.testing.assert_array_equal(polygon, np.asarray(expected, dtype=np.float32).reshape(-1, 2))
+
+
+def test_mask_to_polygon_in_a_large_frame_is_in_frame_pixels() -> None:
+    mask = _mask((900, 500, 915, 512), (3, 3, 5, 5), hw=(1080, 1920))
+    np.testing.assert_array_equal(mask_to_polygon(mask, 1.0), [[900, 500], [900, 511], [914, 511], [914, 500]])
+
+
+@pytest.mark.parametrize(
+    ("mask", "expected"),
+    [
+        pytest.param(_mask(), None, id="empty"),
+        pytest.param(_mask((10, 5, 20, 8)), (slice(4, 9), slice(9, 21)), id="inside-one-pixel-wider"),
+        pytest.param(_mask((0, 0, 1, 1), (45, 38, 50, 40)), (slice(0, 40), slice(0, 50)), id="cut-at-the-border"),
+    ],
+)
+def test_mask_window(mask: np.ndarray, expected: tuple[slice, slice] | None) -> None:
+    assert mask_window(mask) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    hw=st.tuples(st.integers(2, 30), st.integers(2, 30)),
+    density=st.floats(0.05, 0.9),
+    keep_largest=st.booleans(),
+    fill_px=st.sampled_from([0, 2, 64]),
+)
+def test_clean_mask_in_its_window_equals_the_whole_image(
+    seed: int, hw: tuple[int, int], density: float, keep_largest: bool, fill_px: int
+) -> None:
+    """The window is an optimisation: the steps applied to the whole image give the same mask."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((hw[0] + 10, hw[1] + 10), dtype=bool)
+    y, x = rng.integers(0, 11, 2)  # anywhere, touching the image border or not
+    mask[y : y + hw[0], x : x + hw[1]] = rng.random(hw) < density
+    whole = _fill_holes(mask, fill_px) if fill_px and mask.any() else mask
+    whole = _largest_component(whole) if keep_largest and mask.any() else whole
+    np.testing.assert_array_equal(clean_mask(mask, keep_largest, fill_px), whole)
 
 
 def test_mask_to_polygon_tolerance_shortens_a_circle() -> None:

@@ -26,8 +26,16 @@ def tiny_sam2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def segmenter(tiny_sam2: tuple[Path, Path]) -> Sam2Segmenter:
+    """The default (crop mode) segmenter."""
     config, checkpoint = tiny_sam2
     cfg = SegmentModelConfig(config=str(config), checkpoint=str(checkpoint))
+    return Sam2Segmenter(cfg, TargetConfig(), CPU)
+
+
+@pytest.fixture(scope="module")
+def full_segmenter(tiny_sam2: tuple[Path, Path]) -> Sam2Segmenter:
+    config, checkpoint = tiny_sam2
+    cfg = SegmentModelConfig(config=str(config), checkpoint=str(checkpoint), mode="full")
     return Sam2Segmenter(cfg, TargetConfig(), CPU)
 
 
@@ -84,10 +92,14 @@ def _assert_segmenter_output(out: sv.Detections, parts: sv.Detections, hw: tuple
         ),
     ],
 )
-def test_segment_output_contract(segmenter: Sam2Segmenter, boxes_per_frame: list[list[list[float]]]) -> None:
+@pytest.mark.parametrize("mode", ["crop", "full"])
+def test_segment_output_contract(
+    segmenter: Sam2Segmenter, full_segmenter: Sam2Segmenter, mode: str, boxes_per_frame: list[list[list[float]]]
+) -> None:
     images = [_image(SIZES[i], seed=i) for i in range(len(boxes_per_frame))]
-    parts = [_parts(boxes, anchor_index=[7 - j for j in range(len(boxes))]) for boxes in boxes_per_frame]
-    out = segmenter.segment(images, parts)
+    anchors = [7, 7, 6]  # the first two parts share an anchor (one crop), the third has its own
+    parts = [_parts(boxes, anchor_index=anchors[: len(boxes)]) for boxes in boxes_per_frame]
+    out = (segmenter if mode == "crop" else full_segmenter).segment(images, parts)
     assert len(out) == len(images)
     for frame_out, frame_parts, image in zip(out, parts, images, strict=True):
         _assert_segmenter_output(frame_out, frame_parts, image.shape[:2])
@@ -108,7 +120,7 @@ def test_segment_rejects_mismatched_lengths(segmenter: Sam2Segmenter) -> None:
 
 
 def test_empty_masks_are_dropped_and_the_rest_keep_their_rows(
-    segmenter: Sam2Segmenter, monkeypatch: pytest.MonkeyPatch
+    full_segmenter: Sam2Segmenter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Post-processing on known masks: row 1 comes back empty, row 2 is a blob with a speck and a small hole."""
     hw = (40, 50)
@@ -118,10 +130,10 @@ def test_empty_masks_are_dropped_and_the_rest_keep_their_rows(
     masks[2, 26:28, 30:32] = False  # 4 px hole: filled (fill_holes_px 64)
     masks[2, 2:4, 2:4] = True  # 4 px speck: dropped (keep_largest_component)
     scores = np.array([0.9, 0.1, 0.7], dtype=np.float32)
-    monkeypatch.setattr(segmenter, "_predict", lambda images, boxes: ([masks], [scores]))
+    monkeypatch.setattr(full_segmenter, "_predict", lambda images, boxes: ([masks], [scores]))
     parts = _parts([[5, 5, 15, 15], [0, 0, 3, 3], [20, 20, 45, 35]], anchor_index=[4, 5, 6])
 
-    out = segmenter.segment([_image(hw, 0)], [parts])[0]
+    out = full_segmenter.segment([_image(hw, 0)], [parts])[0]
 
     assert out.data["anchor_index"].tolist() == [4, 6]
     assert out.data["class_name"].tolist() == ["eye", "eye"]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from streamlabel.store.export import export_store
-from tests.store.synthetic import fill_store, new_store
+from streamlabel.store.layout import subset_of
+from tests.store.synthetic import T0, fill_store, new_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,6 +35,9 @@ print("TRAINED")
 def test_one_epoch_on_the_store(tmp_path: Path) -> None:
     store = new_store(tmp_path / "store")
     fill_store(store, "cam", [["accepted"]] * 8 + [["accepted", "accepted"]] * 4 + [["review"], ["rejected"]])
+    # Ultralytics needs a val folder with images: a camera-day that the split sends to val (hash, fraction 0.1).
+    val_stream = next(s for s in (f"cam{i}" for i in range(100)) if subset_of(s, f"{T0:%Y-%m-%d}", 0.1) == "val")
+    fill_store(store, val_stream, [["accepted"]] * 3)
     store.close()
     export_store(tmp_path / "store", "yolo", tmp_path / "export")
     env = {
@@ -64,6 +68,7 @@ def test_one_epoch_on_the_store(tmp_path: Path) -> None:
     assert "TRAINED" in output and "Downloading" not in output
     assert f"EXPORT_TRAIN {(tmp_path / 'export/images').resolve()}" in output
     assert "12 images, 0 backgrounds, 0 corrupt" in output  # the 12 dataset frames, not review or rejected ones
+    assert "3 images, 0 backgrounds, 0 corrupt" in output  # the val camera-day, apart from the train ones
     weights = tmp_path / "runs/run/weights"
     assert (weights / "last.pt").stat().st_size > 1_000_000 and (weights / "best.pt").is_file()
     print(f"one epoch of yolo11n-seg on 12 frames: {seconds:.1f} s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamlabel.tracking.kalman import BoxKalman, xyxy_to_z, z_to_xyxy
+from streamlabel.tracking.kalman import MEASUREMENT_DIM, STATE_DIM, BoxKalman, transition, xyxy_to_z, z_to_xyxy
 
 NOISE = 1.0
 
@@ -77,19 +77,54 @@ def test_shrinking_box_never_gets_a_negative_area() -> None:
     assert box[2] >= box[0] and box[3] >= box[1]
 
 
-def test_diagonal_innovation_inverse_matches_the_general_inverse() -> None:
-    """x, y, s and r never mix, so the diagonal inverse gives exactly what numpy's inverse gives."""
-    fast = BoxKalman(np.array([0.0, 0.0, 30.0, 20.0]), 0.0, NOISE, NOISE)
-    general = BoxKalman(np.array([0.0, 0.0, 30.0, 20.0]), 0.0, NOISE, NOISE)
-    general._kf.inv = np.linalg.inv
+def test_steps_match_filterpy_step_by_step() -> None:
+    """The written-out predict and correct give what filterpy's general KalmanFilter gives with the same F, Q, R."""
+    from filterpy.kalman import KalmanFilter
+
+    box = np.array([0.0, 0.0, 30.0, 20.0])
+    ours = BoxKalman(box, 0.0, NOISE, NOISE)
+    reference = KalmanFilter(dim_x=STATE_DIM, dim_z=MEASUREMENT_DIM)
+    reference.H = np.eye(MEASUREMENT_DIM, STATE_DIM)
+    reference.x, reference.P = ours._x.copy(), ours._p.copy()
     rng = np.random.default_rng(0)
     for i in range(1, 20):
+        t = i * 0.2
+        reference.predict(F=transition(t - ours.t), Q=ours._q(ours.state, t - ours.t))
+        ours.predict(t)
+        np.testing.assert_allclose(ours._p, reference.P, rtol=1e-9, atol=1e-9)
         box = np.array([3.0 * i, 1.0 * i, 30.0 + 3.0 * i, 20.0 + i]) + rng.normal(0, 1, 4)
-        for kalman in (fast, general):
-            kalman.predict(i * 0.2)
-            kalman.update(box)
-    np.testing.assert_allclose(fast.box, general.box, rtol=1e-9)
-    np.testing.assert_allclose(fast._kf.P, general._kf.P, rtol=1e-9, atol=1e-12)
+        reference.update(xyxy_to_z(box).T, R=np.diag(ours._r(ours.state)))
+        ours.update(box)
+        np.testing.assert_allclose(ours.state, reference.x[:, 0], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(ours._p, reference.P, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("hidden_speed", [20.0, 0.0, -30.0])  # slower, stopped, turned back (px/s)
+def test_a_track_found_again_predicts_its_next_box_from_the_motion_over_the_gap(hidden_speed: float) -> None:
+    """A box walks right at 50 px/s for 1 s, is hidden 1 s while its speed changes, and is found again: with the
+    re-update over the gap the next prediction is within a third of the error of a plain correction."""
+    start = np.array([0.0, 0.0, 40.0, 80.0])
+    plain, reobserved = BoxKalman(start, 0.0, NOISE, NOISE), BoxKalman(start, 0.0, NOISE, NOISE)
+    for i in range(1, 11):  # 1 s at 10 fps
+        for kalman in (plain, reobserved):
+            kalman.predict(i * 0.1)
+            kalman.update(start + np.array([5.0, 0, 5.0, 0]) * i)
+    gap_t = [1.0 + 0.1 * k for k in range(1, 10)]
+    for t in gap_t:
+        plain.predict(t)
+        reobserved.predict(t)
+
+    def truth(t: float) -> np.ndarray:
+        return start + np.array([1.0, 0, 1.0, 0]) * (50.0 + hidden_speed * (t - 1.0))
+
+    plain.predict(2.0)
+    plain.update(truth(2.0))
+    reobserved.reobserve(xyxy_to_z(truth(2.0))[0], 2.0, gap_t)
+    assert reobserved.t == plain.t == 2.0
+    plain_error = abs(plain.predict(2.1)[0] - truth(2.1)[0])
+    reobserved_error = abs(reobserved.predict(2.1)[0] - truth(2.1)[0])
+    assert plain_error > 1.0
+    assert reobserved_error < plain_error / 3
 
 
 @pytest.mark.parametrize("side", [8.0, 200.0])

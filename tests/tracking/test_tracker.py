@@ -189,18 +189,65 @@ def test_config_comes_from_the_tracking_section() -> None:
 
 
 def test_a_part_that_moves_with_its_animal_follows_it_when_motion_side_is_given() -> None:
-    """An 8 px eye on a dog that starts running: with the dog's side as motion scale the eye track keeps up."""
+    """An 8 px eye on a dog that starts running (50 px/s², six of its own sides per s²): with the dog's side as
+    motion scale the eye track keeps up and keeps its id; scaled by its own side, the jump is outside the track's
+    gate by the time it moves 4.5 px a frame, and a new track starts (a part alone is not expected to move so)."""
     eye = np.array([100.0, 100.0, 108.0, 108.0])
 
-    def lag(motion_side: float | None) -> float:
+    def follow(motion_side: float | None) -> tuple[list[int], list[float]]:
         tracker = Tracker(TrackerConfig(min_hits=1))
+        ids, lags = [], []
         for i in range(12):
             x = 0.0 if i < 6 else 0.5 * (i - 5) ** 2  # still, then accelerating at 50 px/s²
             det = _detections([(eye + np.array([x, 0, x, 0])).tolist()])
             if motion_side is not None:
                 det.data["motion_side"] = np.array([motion_side])
             out = tracker.update(det, i * 0.1)
-            assert out.tracker_id.tolist() == [1]
-        return float(abs(out.data[SMOOTHED_KEY][0][0] - (eye[0] + x)))
+            ids.append(out.tracker_id.tolist()[0])
+            lags.append(float(abs(out.data[SMOOTHED_KEY][0][0] - (eye[0] + x))))
+        return ids, lags
 
-    assert lag(100.0) < lag(None) / 2
+    carried_ids, carried_lags = follow(100.0)
+    alone_ids, alone_lags = follow(None)
+    assert carried_ids == [1] * 12
+    assert alone_ids[:9] == [1] * 9 and set(alone_ids[9:]) == {2}
+    assert max(carried_lags[6:9]) < max(alone_lags[6:9]) / 2
+
+
+def _scored(boxes: list[list[float]], scores: list[float]) -> sv.Detections:
+    return sv.Detections(xyxy=np.array(boxes, dtype=np.float32).reshape(-1, 4), confidence=np.array(scores))
+
+
+@pytest.mark.parametrize(
+    ("low_score", "scores", "expected"),
+    [
+        pytest.param(0.0, [0.9, 0.2, 0.2, 0.9], [[1], [1], [1], [1]], id="off-all-alike"),
+        pytest.param(0.5, [0.9, 0.2, 0.2, 0.9], [[1], [1], [1], [1]], id="low-scores-keep-a-track"),
+        pytest.param(0.5, [0.2, 0.2, 0.9, 0.9], [[-1], [-1], [1], [1]], id="low-scores-start-nothing"),
+    ],
+)
+def test_low_scores_only_extend_tracks(low_score: float, scores: list[float], expected: list[list[int]]) -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, low_score=low_score))
+    ids = [tracker.update(_scored([STILL], [s]), i * STEP_S).tracker_id.tolist() for i, s in enumerate(scores)]
+    assert ids == expected
+
+
+def test_confident_detections_are_matched_before_low_scoring_ones() -> None:
+    """A low-scoring box overlaps the track better than the confident one; the confident one still wins."""
+    tracker = Tracker(TrackerConfig(min_hits=1, low_score=0.5))
+    tracker.update(_scored([STILL], [0.9]), 0.0)
+    near, nearer = [104.0, 100.0, 144.0, 130.0], [101.0, 100.0, 141.0, 130.0]
+    out = tracker.update(_scored([nearer, near], [0.3, 0.9]), STEP_S)
+    assert out.tracker_id.tolist() == [UNCONFIRMED, 1]
+
+
+@pytest.mark.parametrize(("frames_seen", "expected_id"), [(1, 1), (20, 2)])
+def test_centre_matching_is_gated_by_how_far_the_track_may_have_moved(frames_seen: int, expected_id: int) -> None:
+    """A box that jumps 0.64 diagonals (no overlap) at 25 fps: a track seen once knows nothing of its speed and
+    takes it by centre; a track seen standing still for 20 frames does not (outside GATE_STDS of its filter)."""
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    box = [100.0, 100.0, 140.0, 140.0]
+    for i in range(frames_seen):
+        assert tracker.update(_detections([box]), i * 0.04).tracker_id.tolist() == [1]
+    moved = [136.0, 100.0, 176.0, 140.0]  # centres 36 px apart, diagonals 56.6 px
+    assert tracker.update(_detections([moved]), frames_seen * 0.04).tracker_id.tolist() == [expected_id]

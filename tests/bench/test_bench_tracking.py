@@ -13,7 +13,7 @@ from streamlabel.bench.tracking import bench_tracking
 from streamlabel.cli import app
 from streamlabel.tracking.scenes import Scene, TrackingSceneSpec
 
-BASELINE = json.loads((Path(__file__).parent / "baseline.json").read_text())
+BASELINE = json.loads((Path(__file__).parents[1] / "tracking" / "baseline.json").read_text())
 # Everything but the time is deterministic for a seed; the tolerances absorb numeric noise across numpy/scipy builds.
 RATIO_TOLERANCE = 0.01
 RATE_TOLERANCE = 0.005

@@ -1,0 +1,66 @@
+"""``tracking.novelty``: the per-track gate that counts near-copies instead of validating and storing them."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from streamlabel.config.base import _Model
+
+
+class NoveltyConfig(_Model):
+    """Keeps a tracked part only when it differs enough from what its track last kept.
+
+    A part is kept when any measure reaches its threshold (its anchor's appearance, the part or anchor box moving
+    or resizing, ``max_interval_s`` elapsed, a caller-given state changing); otherwise it is counted as a
+    near-copy. Untracked parts are always kept. The rule: docs/store.md ("Near-copies and daily budgets").
+    Not applied by the daemon yet: the gate is library code with its own tests until the Labeler calls it.
+    """
+
+    enabled: bool = Field(
+        True,
+        description="Gate tracked parts by novelty. Off: every part goes on to the validator and the store.",
+    )
+    thumbnail_px: int = Field(
+        16,
+        ge=4,
+        le=64,
+        description="Side of the grayscale thumbnail of the anchor crop that stands for its appearance. Larger "
+        "notices smaller changes (an ear turning) and also more sensor noise and JPEG artefacts.",
+    )
+    min_appearance_change: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Keep when the anchor's appearance changed by at least this much since the last kept frame "
+        "((1 - correlation) / 2 of the thumbnails, 0 = same picture, 1 = inverted). Raising it keeps fewer "
+        "frames of a dog that shifts in place and stores fewer near-copies; too high misses real pose changes.",
+    )
+    max_part_iou: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="Keep when the part box overlaps its last kept box by at most this IoU (the eye moved). "
+        "Raising it keeps frames after smaller movements (more frames, more near-copies); 0 keeps only when the "
+        "boxes no longer overlap.",
+    )
+    max_anchor_iou: float = Field(
+        0.8,
+        ge=0,
+        lt=1,
+        description="Keep when the anchor box overlaps its last kept box by at most this IoU (the dog moved or "
+        "changed pose). Raising it keeps frames after smaller movements; 0 keeps only when the boxes no longer "
+        "overlap.",
+    )
+    min_size_change: float = Field(
+        0.3,
+        gt=0,
+        description="Keep when the part box's area changed by at least this share of the last kept one (closer, "
+        "further, an eye opening). Raising it keeps fewer frames of a part that only grows or shrinks.",
+    )
+    max_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="Keep a track's frame at least this often (seconds since its last kept frame) even when "
+        "nothing changed, so a still scene is sampled now and then. Raising it stores fewer copies of still "
+        "scenes and notices slow changes (light) later.",
+    )

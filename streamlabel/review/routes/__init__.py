@@ -1,0 +1,1 @@
+"""One router per area of the review page: auth (public), queue and items (guarded)."""

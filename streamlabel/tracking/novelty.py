@@ -1,0 +1,205 @@
+"""The novelty gate: per part track, near-copies of what the track last kept are counted, not sent on.
+
+A pet camera mostly films a sleeping dog; without the gate every sampled frame goes to the validator and the
+store. ``NoveltyGate.decide`` compares a tracked part with the state its track last *kept* (not the previous
+frame, so a slow drift adds up until it is kept) on five measures, each divided by its threshold in
+``tracking.novelty`` so that 1 means "just enough":
+
+- ``appearance``: the anchor crop's embedding, by default a 16×16 grayscale thumbnail compared by normalised
+  correlation, ``(1 - r) / 2``. Cheap (one resize of the crop, no model), blind to sensor noise and JPEG blocks
+  at that size, and, being zero-mean and unit-norm, blind to the exposure and gain changes a camera makes on its
+  own. A colour histogram would miss a dog turning its head (same colours). ``embedder`` plugs in the
+  detector's own backbone features instead (compared by cosine).
+- ``part_moved`` / ``anchor_moved``: 1 - IoU of the part / anchor box with the kept one.
+- ``part_size``: the relative change of the part box's area.
+- ``interval``: seconds since the track's last kept frame; ``max_interval_s`` forces a keep.
+
+A changed ``state`` (an opaque tuple from the caller: a blink ended, a person left) forces a keep, and so do a
+track's first part and untracked parts (track id None).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from streamlabel.config.novelty import NoveltyConfig
+
+log = logging.getLogger(__name__)
+
+# (image H×W×3 uint8, anchor box xyxy in pixels) -> 1-D embedding of the anchor's appearance.
+Embedder = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+NEW_TRACK_NOVELTY = 10.0  # the novelty reported for a first or untracked part (and the cap of any measure)
+_SWEEP_EVERY = 512  # decisions between two sweeps of tracks not seen for a long time
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a part goes on (``keep``), how novel it is (>= 1: some measure reached its threshold), and why.
+
+    ``reason`` is ``untracked``, ``first``, ``state``, ``disabled``, the name of the largest measure when kept,
+    or ``near_copy``. ``measures`` holds every measure divided by its threshold.
+    """
+
+    keep: bool
+    novelty: float
+    reason: str
+    measures: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Kept:
+    t_s: float
+    embedding: np.ndarray
+    anchor_xyxy: np.ndarray
+    part_xyxy: np.ndarray
+    state: tuple[Hashable, ...]
+    seen_s: float
+
+
+def thumbnail_embedding(image: np.ndarray, xyxy: np.ndarray, side_px: int = 16) -> np.ndarray:
+    """The ``side_px``² grayscale thumbnail of ``image`` inside ``xyxy``, zero-mean and unit-norm (flat: zeros)."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = np.asarray(xyxy, np.float64).reshape(4)
+    c1, r1 = min(max(int(x1), 0), w - 1), min(max(int(y1), 0), h - 1)
+    c2, r2 = max(min(int(np.ceil(x2)), w), c1 + 1), max(min(int(np.ceil(y2)), h), r1 + 1)
+    # Bilinear to 4× the side, then an exact 4×4 box average: INTER_AREA straight from a large crop takes its slow
+    # non-integer path (about 3 ms for 600×450 here, against 0.15 ms this way) for nearly the same thumbnail.
+    mid = cv2.resize(image[r1:r2, c1:c2], (4 * side_px, 4 * side_px), interpolation=cv2.INTER_LINEAR)
+    gray = cv2.cvtColor(mid, cv2.COLOR_RGB2GRAY) if mid.ndim == 3 else mid
+    thumb = cv2.resize(gray, (side_px, side_px), interpolation=cv2.INTER_AREA).astype(np.float64).ravel()
+    thumb -= thumb.mean()
+    norm = float(np.linalg.norm(thumb))
+    return thumb / norm if norm > 1e-9 else np.zeros_like(thumb)
+
+
+def appearance_change(a: np.ndarray, b: np.ndarray) -> float:
+    """``(1 - cosine) / 2`` of two embeddings: 0 the same, 0.5 unrelated, 1 opposite; 0 when both are flat."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na < 1e-9 or nb < 1e-9:
+        return 0.0 if na < 1e-9 and nb < 1e-9 else 0.5
+    return float(np.clip((1.0 - float(np.dot(a, b)) / (na * nb)) / 2.0, 0.0, 1.0))
+
+
+class NoveltyGate:
+    """Per (stream, track id): keep a part only when it differs enough from the track's last kept state.
+
+    ``kept`` and ``dropped`` count decisions per stream (metrics, status). Call ``forget`` when a track ends;
+    tracks not seen for ten ``max_interval_s`` are also forgotten on their own. Not thread-safe: one gate per
+    Labeler thread (a stream's frames are decided in order).
+    """
+
+    def __init__(self, cfg: NoveltyConfig, embedder: Embedder | None = None) -> None:
+        self.cfg = cfg
+        self.embedder: Embedder = embedder or (lambda image, xyxy: thumbnail_embedding(image, xyxy, cfg.thumbnail_px))
+        self.kept: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self._tracks: dict[tuple[str, int], _Kept] = {}
+        self._decisions = 0
+
+    def decide(
+        self,
+        stream: str,
+        track_id: int | None,
+        t_s: float,
+        image: np.ndarray,
+        anchor_xyxy: np.ndarray,
+        part_xyxy: np.ndarray,
+        state: tuple[Hashable, ...] = (),
+    ) -> Decision:
+        """Keep or count as a near-copy one part of ``stream`` at ``t_s`` (seconds, any clock that only grows).
+
+        ``image`` is the frame (H×W×3 uint8), the boxes are pixels; ``state`` is whatever else the caller
+        wants a keep on when it changes. A kept part becomes its track's reference.
+        """
+        if track_id is None or track_id < 0 or not self.cfg.enabled:
+            reason = "disabled" if not self.cfg.enabled else "untracked"
+            return self._count(stream, Decision(True, NEW_TRACK_NOVELTY, reason))
+        self._sweep(stream, t_s)
+        anchor, part = np.asarray(anchor_xyxy, np.float64).reshape(4), np.asarray(part_xyxy, np.float64).reshape(4)
+        embedding = self.embedder(image, anchor)
+        key = (stream, int(track_id))
+        last = self._tracks.get(key)
+        if last is None or t_s < last.t_s:
+            decision = Decision(True, NEW_TRACK_NOVELTY, "first")
+        else:
+            last.seen_s = t_s
+            decision = self._compare(last, t_s, embedding, anchor, part, tuple(state))
+        if decision.keep:
+            self._tracks[key] = _Kept(t_s, embedding, anchor, part, tuple(state), t_s)
+        return self._count(stream, decision)
+
+    def _compare(
+        self,
+        last: _Kept,
+        t_s: float,
+        embedding: np.ndarray,
+        anchor: np.ndarray,
+        part: np.ndarray,
+        state: tuple[Hashable, ...],
+    ) -> Decision:
+        """The measures of a part against its track's last kept state, and the decision they make."""
+        cfg = self.cfg
+        last_area, area = _area(last.part_xyxy), _area(part)
+        measures = {
+            "appearance": appearance_change(last.embedding, embedding) / cfg.min_appearance_change,
+            "part_moved": (1.0 - _iou(last.part_xyxy, part)) / (1.0 - cfg.max_part_iou),
+            "anchor_moved": (1.0 - _iou(last.anchor_xyxy, anchor)) / (1.0 - cfg.max_anchor_iou),
+            "part_size": (abs(area - last_area) / max(last_area, 1e-9)) / cfg.min_size_change,
+            "interval": (t_s - last.t_s) / cfg.max_interval_s,
+        }
+        measures = {name: min(value, NEW_TRACK_NOVELTY) for name, value in measures.items()}
+        top = max(measures, key=lambda name: measures[name])
+        novelty = measures[top]
+        if state != last.state:
+            return Decision(True, max(novelty, 1.0), "state", measures)
+        if novelty >= 1.0:
+            return Decision(True, novelty, top, measures)
+        return Decision(False, novelty, "near_copy", measures)
+
+    def _count(self, stream: str, decision: Decision) -> Decision:
+        (self.kept if decision.keep else self.dropped)[stream] += 1
+        return decision
+
+    def forget(self, stream: str, track_id: int) -> None:
+        """Drop a track's reference (its track ended); its next part, if any, is kept as a first."""
+        self._tracks.pop((stream, int(track_id)), None)
+
+    def counts(self, stream: str) -> dict[str, int]:
+        """``{"kept": n, "dropped": m}`` of ``stream`` since the gate was built."""
+        return {"kept": self.kept[stream], "dropped": self.dropped[stream]}
+
+    def tracks(self) -> int:
+        """How many tracks have a kept reference (memory held)."""
+        return len(self._tracks)
+
+    def _sweep(self, stream: str, t_s: float) -> None:
+        """Every few hundred decisions, forget ``stream``'s tracks not seen for ten ``max_interval_s``."""
+        self._decisions += 1
+        if self._decisions % _SWEEP_EVERY:
+            return
+        horizon_s = 10 * self.cfg.max_interval_s
+        stale = [key for key, kept in self._tracks.items() if key[0] == stream and abs(t_s - kept.seen_s) > horizon_s]
+        for key in stale:
+            del self._tracks[key]
+        if stale:
+            log.debug("novelty gate forgot %d tracks not seen for %.0f s", len(stale), horizon_s)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two xyxy boxes. By hand: ``sv.box_iou_batch`` costs about 0.1 ms per call for a single pair."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = _area(a) + _area(b) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _area(xyxy: np.ndarray) -> float:
+    return float(max(xyxy[2] - xyxy[0], 0.0) * max(xyxy[3] - xyxy[1], 0.0))
