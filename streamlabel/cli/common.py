@@ -37,10 +37,11 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config fil
 
 def setup_logging(level: str) -> None:
     """One line per event, no colours: journald and log files read it as is."""
-    logging.basicConfig(
-        level=level, stream=sys.stderr, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    from streamlabel.daemon.logs import quiet_libraries
+    from streamlabel.daemon.logs import StderrHandler, quiet_libraries
+
+    handler = StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, force=True, handlers=[handler])
 
     quiet_libraries(level)
 

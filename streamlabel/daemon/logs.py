@@ -23,6 +23,22 @@ class OneLineFormatter(logging.Formatter):
         return redact(text).replace("\r", "").replace("\n", " | ")
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not to the one it was created with (a test
+    runner swaps ``sys.stderr`` per command and closes the old one)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        del value  # always the current sys.stderr
+
+
 class QuietRootFilter(logging.Filter):
     """Drops INFO and DEBUG records logged on the root logger: libraries (SAM2) log one per batch there."""
 
@@ -40,7 +56,7 @@ def setup_service_logging(level: str, environ: dict[str, str] | None = None, str
     """Configure the root logger for the daemon (on stderr unless ``stream`` is given)."""
     journal = under_journald(environ)
     fmt = "%(levelname)s %(name)s: %(message)s" if journal else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     handler.setFormatter(OneLineFormatter(fmt))
     if level != "DEBUG":
         handler.addFilter(QuietRootFilter())

@@ -171,7 +171,7 @@ def test_status_reads_the_address_from_the_config(server, tmp_path: Path) -> Non
     config.write_text(f"daemon:\n  metrics_address: {srv.bound}\n")
     result = CliRunner().invoke(app, ["status", "-c", str(config), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["streams"]["kitchen"]["sampled"] == 9
+    assert json.loads(result.stdout)["streams"]["kitchen"]["sampled"] == 9
 
 
 def test_status_says_clearly_when_no_daemon_runs() -> None:

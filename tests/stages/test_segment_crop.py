@@ -224,7 +224,7 @@ def test_oracle_predictor_answers_in_sam2_shapes() -> None:
 def test_bench_segment_command_prints_json() -> None:
     result = CliRunner().invoke(app, ["bench", "segment", "--sizes", "10", "--frames", "1", "--json"])
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output.strip().splitlines()[-1])
+    figures = json.loads(result.stdout.strip().splitlines()[-1])  # stdout only: logs go to stderr
     assert [row["size_px"] for row in figures["sizes"]] == [10.0]
     assert figures["sizes"][0]["crop_iou"] > figures["sizes"][0]["full_iou"]
 

@@ -66,7 +66,7 @@ def test_auto_mode_samples_the_same_frames_as_full_decoding(gop_clip: Path, fps:
 def test_bench_ingest_json(gop_clip: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "ingest", str(gop_clip), "--fps", "1", "--json"])
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output.strip().splitlines()[-1])
+    figures = json.loads(result.stdout.strip().splitlines()[-1])  # stdout only: logs go to stderr
     assert {"decode_fps", "ingest_fps", "ratio", "realtime_factor", "mode"} <= set(figures)
     assert figures["mode"] == "keyframes" and figures["frames"] == 60 and figures["sampled"] == 6
     assert figures["ratio"] == pytest.approx(figures["ingest_fps"] / figures["decode_fps"], rel=0.01)
