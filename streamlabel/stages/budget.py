@@ -7,8 +7,11 @@ spends its attempts through a ``WaitBudget``, so a candidate waits at most ``mod
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from streamlabel.config import ValidateModelConfig
 from streamlabel.stages.base import ValidatorUnavailableError
@@ -56,3 +59,28 @@ class WaitBudget:
             f"(models.validate: timeout_s {self.cfg.timeout_s:g}, retries {self.cfg.retries}, max_wait_s "
             f"{self.cfg.max_wait_s:g}); the candidates stay pending"
         )
+
+
+class OutageLog:
+    """Logs a validator server's failed attempts without flooding: the first failure of an outage as a WARNING
+    (saying that more go to DEBUG), the next ones at DEBUG, and the end of the outage once at INFO. The pending
+    retry asks an absent server again every few seconds: one line per outage, not one per attempt and round."""
+
+    def __init__(self, logger: logging.Logger, server: str) -> None:
+        self.logger, self.server = logger, server
+        self.down = False
+        self._lock = threading.Lock()
+
+    def failed(self, message: str, *args: Any) -> None:
+        with self._lock:
+            first, self.down = not self.down, True
+        if first:
+            self.logger.warning(message + " (further failures are logged at DEBUG until it answers)", *args)
+        else:
+            self.logger.debug(message, *args)
+
+    def answered(self) -> None:
+        with self._lock:
+            was_down, self.down = self.down, False
+        if was_down:
+            self.logger.info("validator server at %s answers again", self.server)

@@ -30,7 +30,7 @@ from streamlabel.stages.base import (
     ValidatorUnavailableError,
     Verdict,
 )
-from streamlabel.stages.budget import RETRY_BACKOFF_S, WaitBudget
+from streamlabel.stages.budget import RETRY_BACKOFF_S, OutageLog, WaitBudget
 from streamlabel.stages.confidence import TOP_LOGPROBS, TokenLogprob, logits_logprobs
 from streamlabel.stages.overlay import encode_jpeg, render_views
 from streamlabel.stages.prompting import build_prompt, parse_verdict, verdict_schema
@@ -104,6 +104,7 @@ class OllamaValidator(_ChatValidator):
         super().__init__(cfg, target)
         self._retry_backoff_s = retry_backoff_s
         self._host = redact(cfg.host)
+        self._outage = OutageLog(log, self._host)
         self._timeout_s = min(cfg.timeout_s, cfg.max_wait_s)
         self._client = ollama.Client(host=cfg.host, timeout=self._timeout_s)
         self._schema = verdict_schema(self._check_names)
@@ -213,7 +214,7 @@ class OllamaValidator(_ChatValidator):
                 response = self._chat(message, timeout_s)
             except Exception as exc:
                 self._raise_unless_retryable(exc)
-                log.warning(
+                self._outage.failed(
                     "Ollama at %s failed (attempt %s of %s, %.1f s of max_wait_s left): %s",
                     self._host,
                     budget.tried,
@@ -222,6 +223,7 @@ class OllamaValidator(_ChatValidator):
                     exc,
                 )
                 continue
+            self._outage.answered()
             return response.message.content or "", self._logprobs_of(response)
         raise budget.unavailable(f"validator {self.cfg.model!r} at {self._host}")
 

@@ -28,10 +28,11 @@ from streamlabel.stages.base import (
     ValidatorUnavailableError,
     Verdict,
 )
+from streamlabel.stages.budget import RETRY_BACKOFF_S, OutageLog, WaitBudget
 from streamlabel.stages.confidence import TOP_LOGPROBS, TokenLogprob
 from streamlabel.stages.overlay import encode_jpeg
 from streamlabel.stages.prompting import verdict_schema
-from streamlabel.stages.validate import RETRY_BACKOFF_S, WaitBudget, _ChatValidator
+from streamlabel.stages.validate import _ChatValidator
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class OpenAIValidator(_ChatValidator):
         super().__init__(cfg, target)
         self._retry_backoff_s = retry_backoff_s
         self._server = redact(cfg.base_url.rstrip("/"))
+        self._outage = OutageLog(log, self._server)
         self._key = cfg.api_key.get_secret_value() if cfg.api_key else ""
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._client = httpx.Client(
@@ -168,9 +170,9 @@ class OpenAIValidator(_ChatValidator):
         budget = WaitBudget(self.cfg, self._retry_backoff_s)
         for timeout_s in budget.attempts():
             try:
-                return self._post(body, timeout_s)
+                answer = self._post(body, timeout_s)
             except _RetryableError as exc:
-                log.warning(
+                self._outage.failed(
                     "validator server at %s failed (attempt %s of %s, %.1f s of max_wait_s left): %s",
                     self._server,
                     budget.tried,
@@ -178,6 +180,9 @@ class OpenAIValidator(_ChatValidator):
                     max(0.0, budget.left_s()),
                     self._scrub(str(exc)),
                 )
+                continue
+            self._outage.answered()
+            return answer
         raise budget.unavailable(f"validator {self.cfg.model!r} at {self._server}")
 
     def _post(self, body: dict[str, Any], timeout_s: float) -> tuple[str, list[TokenLogprob] | None]:

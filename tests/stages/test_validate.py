@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import socket
 import threading
@@ -404,3 +405,27 @@ def test_tiny_transformers_vlm_in_bfloat16(tiny_vlm: Path) -> None:
     (verdict,) = validator.validate([candidate()])
     assert verdict.raw is None and verdict.confidence_source == "logprobs"  # parsed, never an exception
     assert all(math.isfinite(p) for p in verdict.check_probs.values()) and len(verdict.check_probs) == len(NAMES)
+
+
+def test_an_outage_is_one_warning_not_one_per_attempt_and_round(
+    fake: FakeOllama, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pending retry asks an absent server every few seconds: one WARNING per outage, one INFO when it is back."""
+    validator = ollama(fake.url)
+    fake.default = Reply.server_error()
+    caplog.set_level(logging.DEBUG, logger="streamlabel.stages.validate")
+    for _ in range(3):  # three retry rounds of three attempts each
+        with pytest.raises(ValidatorUnavailableError):
+            validator.validate([candidate()])
+    attempts = [r for r in caplog.records if "failed (attempt" in r.getMessage()]
+    assert len(attempts) == 9 and [r.levelno for r in attempts].count(logging.WARNING) == 1
+    assert "further failures are logged at DEBUG" in attempts[0].getMessage()
+    fake.default = Reply.answer(answer())
+    validator.validate([candidate()])
+    back = [r for r in caplog.records if "answers again" in r.getMessage()]
+    assert len(back) == 1 and back[0].levelno == logging.INFO
+    fake.default = Reply.server_error()
+    with pytest.raises(ValidatorUnavailableError):
+        validator.validate([candidate()])
+    warnings = [r for r in caplog.records if "failed (attempt" in r.getMessage() and r.levelno == logging.WARNING]
+    assert len(warnings) == 2  # a new outage warns again
