@@ -8,9 +8,10 @@ the parts.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,23 @@ import numpy as np
 import supervision as sv
 
 from streamlabel.checks import Checklist, frame_rejected
-from streamlabel.frames import FLAGGED_KEY, REJECTION_KEY, STATUS_KEY, VERDICT_KEY, LabelStatus, verdict_status
+from streamlabel.config import Config
+from streamlabel.frames import (
+    ANCHOR_INDEX_KEY,
+    FLAGGED_KEY,
+    REJECTION_KEY,
+    STATUS_KEY,
+    VERDICT_KEY,
+    FrameResult,
+    LabelStatus,
+    verdict_status,
+)
 from streamlabel.stages.base import Candidate, ModelUnavailableError, Validator, ValidatorUnavailableError, Verdict
 from streamlabel.stages.gate import ValidatorGate
+from streamlabel.store.budget import DailyBudget, is_infrared
+from streamlabel.store.tracks_seen import Sighting, Sightings
+from streamlabel.tracking.novelty import NEW_TRACK_NOVELTY, NoveltyGate
+from streamlabel.tracking.tracker import SMOOTHED_KEY, UNCONFIRMED
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +173,113 @@ def write_decisions(parts: sv.Detections, decision: FrameDecision, flagged: np.n
     parts.data[VERDICT_KEY] = _objects(decision.verdicts)
     parts.data[FLAGGED_KEY] = np.asarray(flagged, dtype=bool).reshape(n)
     parts.data[REJECTION_KEY] = _objects(rejection)
+
+
+class Sifter:
+    """The novelty gate (``tracking.novelty``) and the daily budget (``store.daily_budget``) of one Labeler.
+
+    ``sift`` runs on each frame before its parts are planned for the validator: a frame goes on when at least one
+    of its confirmed-track parts is kept by the gate, or when none of its parts has a confirmed track (untracked:
+    tracking off, or tentative tracks only: nothing to compare with); and then with *all* its parts (the others
+    become their tracks' references too), so a stored frame never leaves a visible part unlabeled and unpainted.
+    A tentative part (a one-off false box, or an object the tracker has not confirmed yet) does not by itself send
+    on a frame whose confirmed parts are near-copies: once confirmed, its track's first part is kept.
+    A frame that goes on is offered to the budget with its largest part novelty. A frame whose parts all are
+    near-copies, or that the budget refuses, loses its parts (``FrameResult.parts`` is emptied): nothing is
+    validated and the store keeps nothing of it (a frame with an anchor is never a background). Counted per
+    stream: ``gate.kept`` / ``gate.dropped`` (parts), ``frames_dropped`` (frames the gate dropped),
+    ``budget.refused`` (frames). The gate's ``state`` of a part is whether a person is in the frame (the
+    detector's check failed), so a person leaving sends the part on; ``status_state`` adds the status of the
+    track's last judged part (off: docs/store.md says why).
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self.gate = NoveltyGate(cfg.tracking.novelty)
+        self.budget = DailyBudget.from_config(cfg.store)
+        self.infrared_max_saturation = cfg.store.infrared_max_saturation
+        self.frames_dropped: Counter[str] = Counter()
+        # The track's last status as gate state: off, since a status is only refreshed on kept frames and the
+        # validator's noise then forces a keep after about one kept frame in four (measured: bench static).
+        self.status_state = False
+        self._status: dict[tuple[str, int], str] = {}  # last judged status per (stream, part track)
+        # Per part track: frames seen and kept, taken by the runner after each batch (store.tracks_seen); off
+        # unless someone takes them, so a Labeler without a store does not gather them.
+        self.record_sightings = False
+        self.sightings = Sightings()
+        self._lock = threading.Lock()  # the counts are read by the metrics and status threads
+
+    def sift(self, r: FrameResult, person: bool) -> None:
+        """Keep ``r``'s parts, or empty them when the gate or the budget drops the frame (see the class doc)."""
+        tracks = r.parts.tracker_id  # before the gate may empty the parts
+        with self._lock:
+            self._sift(r, person)
+            if self.record_sightings and tracks is not None:
+                self.sightings.add(r.frame.stream, r.frame.time, tracks.tolist(), kept=len(r.parts) > 0)
+
+    def take_sightings(self) -> list[Sighting]:
+        """The part tracks sifted since the last call, with frames seen and kept (``record_sightings`` on)."""
+        with self._lock:
+            return self.sightings.take()
+
+    def _sift(self, r: FrameResult, person: bool) -> None:
+        parts, f = r.parts, r.frame
+        if not len(parts):
+            return
+        ids = parts.tracker_id if parts.tracker_id is not None else np.full(len(parts), UNCONFIRMED)
+        # The tracker's smoothed boxes: a detector's jitter on a still dog is not a change.
+        anchor_boxes = np.asarray(r.anchors.data.get(SMOOTHED_KEY, r.anchors.xyxy), dtype=np.float64).reshape(-1, 4)
+        part_boxes = np.asarray(parts.data.get(SMOOTHED_KEY, parts.xyxy), dtype=np.float64).reshape(-1, 4)
+        anchors = parts.data.get(ANCHOR_INDEX_KEY, np.zeros(len(parts), dtype=int))
+        args = [
+            (f.stream, int(pid), f.pts, f.image, anchor_boxes[int(a)], box, self._state(f.stream, int(pid), person))
+            for pid, a, box in zip(ids, anchors, part_boxes, strict=True)
+        ]
+        tracked = [a for a in args if a[1] != UNCONFIRMED]
+        decisions = [self.gate.decide(*a) for a in tracked]
+        if tracked and not any(d.keep for d in decisions):
+            self.frames_dropped[f.stream] += 1
+            r.parts = parts[np.zeros(len(parts), dtype=bool)]
+            return
+        for a, d in zip(tracked, decisions, strict=True):
+            if not d.keep:
+                self.gate.adopt(*a)
+        night = is_infrared(f.image, self.infrared_max_saturation)
+        novelty = max((d.novelty for d in decisions), default=NEW_TRACK_NOVELTY)
+        if not self.budget.offer(f.stream, f.time, novelty, night):
+            r.parts = parts[np.zeros(len(parts), dtype=bool)]
+
+    def remember(self, r: FrameResult) -> None:
+        """Record each tracked part's status (after ``write_decisions``) as its track's state for the gate (only with
+        ``status_state``; the record then grows by one entry per part track)."""
+        if r.parts.tracker_id is None or not self.status_state:
+            return
+        for pid, status in zip(r.parts.tracker_id.tolist(), r.statuses(), strict=True):
+            if pid >= 0:
+                self._status[(r.frame.stream, int(pid))] = status
+
+    def _state(self, stream: str, pid: int, person: bool) -> tuple[Hashable, ...]:
+        return (person,) + ((self._status.get((stream, pid), ""),) if self.status_state else ())
+
+    def counts(self, stream: str) -> dict[str, int]:
+        """Per stream: parts the gate kept and dropped, frames it dropped, frames the budget kept and refused."""
+        with self._lock:
+            gate, budget, frames_dropped = (
+                self.gate.counts(stream),
+                self.budget.counts(stream),
+                self.frames_dropped[stream],
+            )
+        return {
+            "gate_kept": gate["kept"],
+            "gate_dropped": gate["dropped"],
+            "gate_frames_dropped": frames_dropped,
+            "budget_kept": budget["kept"],
+            "budget_refused": budget["refused"],
+        }
+
+    def streams(self) -> list[str]:
+        """Streams the gate or the budget saw."""
+        with self._lock:
+            return sorted({*self.gate.kept, *self.gate.dropped, *self.budget.kept, *self.budget.refused})
 
 
 def _objects(values: Sequence[Any]) -> np.ndarray:

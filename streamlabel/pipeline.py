@@ -7,6 +7,10 @@ never accepted automatically (``data["flagged"]``); an accepted verdict may be r
 ``StreamTracks.reusable``); finished anchor tracks become track segments (``TrackSegment``) for clips:
 ``finished_segments()`` after each batch, ``end_stream()`` at the end.
 
+Before validation the novelty gate and the daily budget (``judging.Sifter``) empty the parts of frames that are
+near-copies of what their tracks last kept, or that the day's budget refuses: they are counted, not validated or
+stored (``sift_counts``).
+
 The checklist's scopes (``checks``): the detector also returns the classes named by the checks' ``detector_class``
 (``person``: ``FrameResult.people``); a frame where it finds one rejects every part with ``reject_frame`` without a
 VLM call; a frame-scope failure of any fresh verdict rejects every part of the frame. Every part gets
@@ -31,8 +35,8 @@ from supervision.config import CLASS_NAME_DATA_FIELD
 
 from streamlabel.checks import Checklist, detector_failure, people_of, split_detections
 from streamlabel.config import Config
-from streamlabel.frames import ANCHOR_INDEX_KEY, Frame, FrameResult, LabelStatus, verdict_status
-from streamlabel.judging import FrameDecision, GuardedValidator, Plan, decide, write_decisions
+from streamlabel.frames import ANCHOR_INDEX_KEY, Frame, FrameResult, LabelStatus, Rejection, verdict_status
+from streamlabel.judging import FrameDecision, GuardedValidator, Plan, Sifter, decide, write_decisions
 from streamlabel.stages.base import (
     Candidate,
     Detector,
@@ -45,6 +49,7 @@ from streamlabel.stages.base import (
 )
 from streamlabel.stages.gate import ValidatorGate
 from streamlabel.stages.ground import one_per_part
+from streamlabel.store.tracks_seen import Sighting
 from streamlabel.tracking.segments import TrackSegment
 from streamlabel.tracking.streams import ANCHOR_TRACK_KEY, StreamTracks
 from streamlabel.tracking.tracker import UNCONFIRMED
@@ -125,6 +130,7 @@ class Labeler:
         self.checklist = Checklist.from_config(cfg.target.validation)
         self.tracking = cfg.tracking.enabled
         self.guarded = GuardedValidator(stages.validator, self.review_threshold)
+        self.sifter = Sifter(cfg)  # the novelty gate and the daily budget, used by judge (one thread)
         self._detector_id = str(getattr(stages.detector, "model_id", type(stages.detector).__name__))
         self._lock = threading.RLock()  # the tracks, shared by perceive (next batch) and judge (this one)
         self._streams: dict[str, StreamTracks] = {}
@@ -142,6 +148,16 @@ class Labeler:
     def stage_errors(self) -> dict[str, int]:
         """Unexpected validator errors by exception type (each kind is logged once, with its traceback)."""
         return self.guarded.errors
+
+    def sift_counts(self) -> dict[str, dict[str, int]]:
+        """Per stream: parts the novelty gate kept and dropped, frames it dropped, frames the budget kept and
+        refused (``Sifter.counts``)."""
+        return {stream: self.sifter.counts(stream) for stream in self.sifter.streams()}
+
+    def take_sightings(self) -> list[Sighting]:
+        """Each part track the gate saw since the last call, frames seen and kept (``Sifter.take_sightings``;
+        gathered once ``sifter.record_sightings`` is on: the runner writes them to ``store.tracks_seen``)."""
+        return self.sifter.take_sightings()
 
     def label(self, frames: Sequence[Frame]) -> list[FrameResult]:
         """Run the stages over ``frames`` (any mix of streams) and return one result per frame, in order."""
@@ -273,6 +289,8 @@ class Labeler:
         """
         if not batch.failures:
             batch.failures = [None] * len(batch.results)
+        for r, failure in zip(batch.results, batch.failures, strict=True):
+            self.sifter.sift(r, failure is not None)
         with self._lock:
             plan = self._plan(batch)
         got = self.guarded.answer(plan.candidates)
@@ -294,6 +312,7 @@ class Labeler:
             if self.tracking and failure is None:
                 self._weigh_identity(r, decision, {j: fresh[(i, j)][0] for j in fresh_rows})
             write_decisions(r.parts, decision, flagged, self.checklist)
+            self.sifter.remember(r)
             if self.tracking and failure is None:
                 self._remember(r, decision, {j: fresh[(i, j)][0] for j in fresh_rows}, flagged)
 
@@ -363,9 +382,11 @@ class Labeler:
         self, r: FrameResult, decision: FrameDecision, fresh: dict[int, Verdict | None], flagged: np.ndarray
     ) -> None:
         """Accepted masks become their tracks' references and their verdicts reusable, and so does a consistent mask
-        whose own fresh verdict is accepted in a frame rejected for a frame-scope check (the part itself is fine). A
-        fresh verdict that would not be accepted (failed, or below the review threshold) withdraws the track's
-        older one; a flagged mask neither becomes a reference nor withdraws a verdict."""
+        whose own fresh verdict is accepted in a frame rejected for a frame-scope check (the part itself is fine), or
+        confidently rejected as not the target (a nose stays a nose: ``StreamTracks.reusable`` reuses that only
+        while the track's identity record agrees). Any other fresh verdict that would not be accepted (failed, or
+        below the review threshold) withdraws the track's older one; a flagged mask neither becomes a reference nor
+        withdraws a verdict."""
         if r.parts.tracker_id is None:
             return
         tracks = self._streams[r.frame.stream]
@@ -377,5 +398,14 @@ class Labeler:
                 if status == LabelStatus.ACCEPTED or (own_accepted and not flagged[j]):
                     tracks.adopt_references(r.parts, [j], r.frame.image)
                     tracks.remember(pid, r.frame.pts, link, own if own_accepted else v)
+                elif self._not_target(own) and not flagged[j]:
+                    tracks.adopt_references(r.parts, [j], r.frame.image)
+                    tracks.remember(pid, r.frame.pts, link, own)
                 elif own is not None and not own_accepted:
                     tracks.remember(pid, r.frame.pts, link, None)
+
+    def _not_target(self, verdict: Verdict | None) -> bool:
+        """A fresh verdict that rejects its part as not the target with at least ``review_threshold`` confidence."""
+        if verdict is None or verdict.passed or verdict.reused or verdict.confidence < self.review_threshold:
+            return False
+        return self.checklist.rejection(verdict) == Rejection.NOT_TARGET

@@ -152,6 +152,12 @@ def print_status(state: dict[str, Any], console: Console) -> None:
     head.add_row("frames labeled / stored", f"{state.get('frames_labeled', 0)} / {state.get('frames_stored', 0)}")
     labels = state.get("labels", {})
     head.add_row("labels", "  ".join(f"{k} {labels.get(k, 0)}" for k in ("accepted", "review", "rejected", "pending")))
+    for name, c in sorted(state.get("sift", {}).items()):
+        head.add_row(
+            f"gate / budget {name}",
+            f"parts kept {c['gate_kept']}, near-copies {c['gate_dropped']} ({c['gate_frames_dropped']} frames); "
+            f"budget kept {c['budget_kept']}, refused {c['budget_refused']}",
+        )
     sink = "connected" if state.get("sink_connected") else "[red]not connected[/]"
     head.add_row("events", f"outbox depth {state.get('outbox_depth', '-')}, sink {sink}")
     reloads = state.get("reloads", {})

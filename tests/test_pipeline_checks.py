@@ -101,7 +101,9 @@ def make(
     jumps: set[int] = frozenset(),
     grounder: ScriptedGrounder | None = None,
 ) -> Labeler:
-    cfg = Config.model_validate(settings or {})
+    settings = dict(settings or {})  # these tests judge every frame: the novelty gate is off (test_pipeline_novelty)
+    settings["tracking"] = {"novelty": {"enabled": False}, **settings.get("tracking", {})}
+    cfg = Config.model_validate(settings)
     detector = ScriptedDetector(script, people)
     stages = Stages(detector, grounder or ScriptedGrounder(), ScriptedSegmenter(jumps), validator)  # type: ignore[arg-type]
     return Labeler(cfg, stages)
@@ -354,3 +356,24 @@ def test_identity_evidence_fades_with_its_half_life() -> None:
     assert low == pytest.approx(np.log(0.1 / 0.9))
     assert tracks.add_identity(3, 10.0, None) == pytest.approx(low / 2)  # one half-life later, no new verdict
     assert tracks.add_identity(-1, 0.0, 0.1) == 0.0  # an unconfirmed part has no record
+
+
+def test_a_confident_not_target_rejection_is_reused_while_the_record_agrees() -> None:
+    """A nose stays a nose: its track's rejection stands in for the next frames, as an accepted eye's verdict does."""
+    fails = {(i, 0): ["mask_on_part"] for i in range(1, 6)}
+    validator = ScriptValidator(fails=fails)
+    settings = {"tracking": {"revalidate_s": 10.0, "novelty": {"enabled": False}}}
+    results = one_by_one(make(walking_dog(6), validator, settings), frames_of(6))
+    assert [r.statuses()[0] for r in results[1:]] == ["rejected"] * 5
+    assert [r.parts.data[REJECTION_KEY][0] for r in results[1:]] == ["not_target"] * 5
+    assert [row[0] for row in reused(results)] == [False, False, True, True, True, True]
+    assert [validator.seen.count(i) for i in range(6)] == [2, 2, 0, 0, 0, 0]  # the eye's verdict is reused too
+
+
+def test_a_rejection_against_a_good_record_is_not_reused() -> None:
+    validator = ScriptValidator(fails={(5, 0): ["mask_on_part"]})
+    settings = {"tracking": {"revalidate_s": 10.0, "max_reuses": 1, "novelty": {"enabled": False}}}
+    results = one_by_one(make(walking_dog(7), validator, settings), frames_of(7))
+    assert [row[0] for row in reused(results)] == [False, False, True, False, True, False, False]
+    assert results[5].statuses()[0] == "rejected"  # judged afresh (max_reuses), a false "not an eye"
+    assert results[6].statuses()[0] == "accepted" and validator.seen.count(6) == 1  # asked again: its record says eye

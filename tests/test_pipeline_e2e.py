@@ -46,7 +46,8 @@ def test_label_writes_a_trainable_store(tmp_path: Path, tiny_models: TinyModels,
     images = sorted(p for p in (store / "images").rglob("*.jpg") if "kitchen" in p.parts)
     labels = sorted(p for p in (store / "labels").rglob("*.txt") if "kitchen" in p.parts)
     # 2 s at 5 fps, every frame has an anchor with the tiny YOLO; the first one's dog is not a confirmed track yet, so
-    # its passing parts go to review (an unpainted copy under review/) and the other 9 frames are in the dataset.
+    # its passing parts go to review (an unpainted copy under review/) and the other 9 frames are in the dataset (the
+    # novelty gate is off by default).
     assert len(images) == len(labels) == 9
     assert [p.stem for p in images] == [p.stem for p in labels]
     # Every label file parses as YOLO-seg and the manifest agrees with the files.
@@ -58,7 +59,7 @@ def test_label_writes_a_trainable_store(tmp_path: Path, tiny_models: TinyModels,
             n_lines += 1
     assert check_store(store) == []
     db = sqlite3.connect(store / "manifest.sqlite")
-    assert db.execute("SELECT COUNT(*) FROM frames WHERE split='dataset'").fetchone()[0] == 9
+    assert db.execute("SELECT COUNT(*) FROM frames WHERE split='dataset'").fetchone()[0] == len(images)
     assert db.execute("SELECT COUNT(*) FROM frames WHERE split='review'").fetchone()[0] == 1
     assert db.execute("SELECT COUNT(*) FROM labels WHERE status='accepted'").fetchone()[0] == n_lines > 0
     # Tracking is on by default: labels carry their part track (NULL while a track is not yet confirmed).

@@ -12,6 +12,9 @@ a temporary store, exactly as the daemon stores them, and the figures are read b
 - ``tracking``: tracking on, every candidate validated (``revalidate_s: 0``);
 - ``reuse N s``: tracking on, a track's passing verdict reused for ``reuse_s`` seconds.
 
+The novelty gate (``tracking.novelty``) is on in the tracking variants, as by default; ``Variant(novelty=False)``
+turns it off. ``label_scene`` is the runner, shared with the static scene (``bench.quality_static``).
+
 Per variant the figures are the mean, the sample standard deviation, the minimum and the maximum over the seeds,
 and ``pooled`` precision and recalls over every sequence's labels together; the goals of issue 12 are a precision
 of at least 0.99 and a ``recall_passed`` of at least 0.90.
@@ -67,13 +70,19 @@ class Variant:
     name: str
     tracking: bool
     revalidate_s: float = 0.0
+    novelty: bool = False
+    """``tracking.novelty.enabled`` (the gate only acts on tracked parts)."""
 
     def config(self, people: bool) -> Config:
         """The config of this variant: every stage of kind ``bench``, the documented defaults otherwise."""
         kinds = {stage: {"kind": KIND} for stage in ("detect", "ground", "segment", "validate")}
         data: dict[str, Any] = {
             "models": {"device": "cpu", **kinds},
-            "tracking": {"enabled": self.tracking, "revalidate_s": self.revalidate_s},
+            "tracking": {
+                "enabled": self.tracking,
+                "revalidate_s": self.revalidate_s,
+                "novelty": {"enabled": self.novelty},
+            },
         }
         if not people:  # the detector answers no check: the validator judges no_human on its own
             checks = [{**c, "detector_class": None} for c in DEFAULT_CHECKS]
@@ -87,6 +96,7 @@ def default_variants(reuse_s: float = 3.0) -> list[Variant]:
         Variant("no tracking", tracking=False),
         Variant("tracking", tracking=True),
         Variant(f"reuse {reuse_s:g} s", tracking=True, revalidate_s=reuse_s),
+        Variant("novelty gate", tracking=True, novelty=True),
     ]
 
 
@@ -110,7 +120,33 @@ def open_store(root: Path, cfg: Config) -> DatasetStore:
 def run_sequence(variant: Variant, spec: QualitySceneSpec, errors: StageErrors, people: bool = True) -> dict[str, Any]:
     """Label one sequence with one variant into a temporary store and score it; returns its figures."""
     scene = QualityScene(spec)
-    register_bench_stages(SceneBook([scene]), errors, spec.seed, people=people)
+
+    def figures_of(scene: Any, store: DatasetStore, validator_calls: int, scored: dict[str, Any]) -> dict[str, Any]:
+        n = len(scene.truth)
+        scored["frames"] = n
+        scored["candidates_per_frame"] = round(scored["candidates"] / n, 3)
+        scored["validator_calls"] = validator_calls
+        scored["validator_calls_per_frame"] = round(validator_calls / n, 3)
+        return scored
+
+    return label_scene(variant, scene, spec.seed, figures_of, errors, people)
+
+
+Figures = Callable[[Any, DatasetStore, int, dict[str, Any]], dict[str, Any]]
+"""(scene, its store, validator calls, ``score_store``'s figures) -> the figures a benchmark reports."""
+
+
+def label_scene(
+    variant: Variant,
+    scene: QualityScene,
+    seed: int,
+    figures_of: Figures,
+    errors: StageErrors | None = None,
+    people: bool = True,
+) -> dict[str, Any]:
+    """Label ``scene`` with ``variant`` (stages seeded with ``seed``) into a temporary store, as the daemon does,
+    and return ``figures_of`` it, with ``ms_per_frame`` and the Labeler's ``sift`` counts."""
+    register_bench_stages(SceneBook([scene]), errors or StageErrors(), seed, people=people)
     cfg = variant.config(people)
     stages = Stages.build(cfg, Runtime())
     labeler = Labeler(cfg, stages)
@@ -127,15 +163,13 @@ def run_sequence(variant: Variant, spec: QualitySceneSpec, errors: StageErrors, 
                     store.write(result, config_hash)
             labeler.end_stream(STREAM)
             elapsed_s = time.perf_counter() - start
-            figures = score_store(store, scene, cfg.target.validation.review_threshold)
+            scored = score_store(store, scene, cfg.target.validation.review_threshold)
+            calls = stages.validator.judged if stages.validator is not None else 0
+            figures = figures_of(scene, store, calls, scored)
         finally:
             store.close()
-    n = len(frames)
-    figures["frames"] = n
-    figures["candidates_per_frame"] = round(figures["candidates"] / n, 3)
-    figures["validator_calls"] = stages.validator.judged if stages.validator is not None else 0
-    figures["validator_calls_per_frame"] = round(figures["validator_calls"] / n, 3)
-    figures["ms_per_frame"] = round(1000 * elapsed_s / n, 2)
+    figures["ms_per_frame"] = round(1000 * elapsed_s / len(frames), 2)
+    figures["sift"] = labeler.sift_counts().get(STREAM, {})
     return figures
 
 

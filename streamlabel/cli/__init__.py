@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from streamlabel.cli import bench, bench_store, bench_tracking, daemon, labeling, models, report, review, store  # noqa: F401  (registers the commands)
+from streamlabel.cli import (  # noqa: F401  (registers the commands)
+    bench,
+    bench_soak,
+    bench_store,
+    bench_tracking,
+    daemon,
+    labeling,
+    models,
+    report,
+    review,
+    store,
+)
 from streamlabel.cli.common import app
 
 

@@ -185,3 +185,35 @@ def _print_quality(result: dict) -> None:
         f"goals: precision >= {goals['precision']}, recall_passed >= {goals['recall_passed']}; {result['seconds']} s",
         highlight=False,
     )
+
+
+@bench_app.command("static")
+def bench_static_cmd(
+    seeds: Annotated[int, typer.Option(min=1, max=256, help="Static sequences (seed 0..N-1).")] = 3,
+    minutes: Annotated[float, typer.Option(min=0.1, help="Length of each sequence (2 fps).")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The novelty gate off and on over a resting dog with bursts of activity, day and night (issue 14)."""
+    import json
+
+    from rich.table import Table
+
+    from streamlabel.bench.quality_static import bench_static
+
+    with console.status("labeling static sequences …") as status:
+        result = bench_static(seeds, minutes, progress=status.update)
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"static scene: {seeds} sequences x {minutes:g} min, totals")
+    for col in ("figure", "gate off", "gate on"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    figures = ("frames", "validator_calls", "stored_frames", "dataset_frames", "moments", "moments_kept", "precision")
+    for name in figures:
+        table.add_row(name, str(result["gate_off"][name]), str(result["gate_on"][name]))
+    console.print(table)
+    console.print(
+        f"fewer stored {result['fewer_stored']:.1%}, fewer validator calls {result['fewer_validator_calls']:.1%}, "
+        f"moments kept {result['moments_kept_share']:.1%}; goals met: {result['goals_met']}",
+        highlight=False,
+    )

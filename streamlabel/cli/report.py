@@ -84,3 +84,70 @@ def _summary(report: dict[str, Any]) -> Table:
             str(report["tracks"].get(stream, {}).get("tracks", 0)),
         )
     return table
+
+
+@report_app.command("calibration")
+def calibration_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for calibration.json and reliability.png.")],
+    config: ConfigOpt = Path(DEFAULT_CONFIG),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    target_precision: Annotated[
+        float, typer.Option("--target-precision", min=0.5, max=1.0, help="Precision the suggested threshold meets.")
+    ] = 0.99,
+) -> None:
+    """The validator measured on audit items: precision, recall, reliability diagram, threshold (docs/review.md)."""
+    from streamlabel.store.audit import Audits
+    from streamlabel.store.calibration import calibration, plot_reliability
+    from streamlabel.store.manifest import Manifest
+    from streamlabel.store.reviews import SCHEMA as REVIEWS_SCHEMA
+
+    cfg = load_or_exit(config)
+    root = Path(cfg.store.path)
+    if not (root / "manifest.sqlite").is_file():
+        console.print(f"[red]{root} holds no store (no manifest.sqlite); set store.path in {config}[/]")
+        raise typer.Exit(EXIT_STORE)
+    with contextlib.redirect_stdout(sys.stderr):
+        setup_logging("WARNING")
+        manifest = Manifest(root / "manifest.sqlite")
+        try:
+            with manifest.transaction() as db:  # an old store may have no reviews table yet
+                for stmt in filter(str.strip, REVIEWS_SCHEMA.split(";")):
+                    db.execute(stmt)
+            audits = Audits(manifest, root, cfg.review.audit_fraction, cfg.store.infrared_max_saturation)
+            audits.refresh()
+            report = calibration(audits, target_precision)
+        finally:
+            manifest.close()
+        text = json.dumps(report, indent=2, sort_keys=True)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "calibration.json").write_text(text + "\n")
+        plot = plot_reliability(report, out)
+    if as_json:
+        sys.stdout.write(text + "\n")
+    else:
+        console.print(_calibration_summary(report), highlight=False)
+    console.print(f"wrote {out / 'calibration.json'} and {plot}", highlight=False)
+
+
+def _calibration_summary(report: dict[str, Any]) -> str:
+    """Precision, recall, dataset precision and threshold of the audit, in a few lines."""
+
+    def ci(p: dict[str, Any] | None) -> str:
+        if not p or p.get("value") is None:
+            return "no data yet"
+        low, high = p["interval"]
+        counts = f"{p['successes']}/{p['trials']}, " if "successes" in p else ""
+        return f"{p['value']:.1%} ({counts}95% {low:.1%}-{high:.1%})"
+
+    audit, threshold = report["audit"], report["audit"]["threshold"]
+    at = "none meets it" if threshold["threshold"] is None else f"{threshold['threshold']:.3f}"
+    return "\n".join(
+        [
+            f"audited parts: {audit['parts']} (audit_fraction {report['audit_fraction']})",
+            f"precision of automatic acceptance: {ci(audit['precision'])}",
+            f"recall of automatic acceptance: {ci(audit['recall'])}",
+            f"dataset precision: {ci(audit['dataset_precision'])}",
+            f"threshold for {threshold['target']:.1%} precision: {at}",
+            f"review items decided (biased sample): {report['review_items']['parts']}",
+        ]
+    )

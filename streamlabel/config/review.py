@@ -53,11 +53,12 @@ class ReviewConfig(_Model):
         "cache size and page weight.",
     )
     audit_fraction: float = Field(
-        0.0,
+        0.02,
         ge=0,
         le=1,
-        description="Share of stored frames sent to the queue as audit items whatever their status (not built "
-        "yet: must stay 0). Raising it measures the validator on an uncensored sample at the cost of review time.",
+        description="Share of stored frames (per stream, day or night and confidence bin) sent to the queue as "
+        "audit items whatever their status, to measure the validator on an uncensored sample (/calibration). "
+        "Raising it narrows the calibration intervals at the cost of review time; 0 turns the audit off.",
     )
 
     @field_validator("address")
@@ -65,15 +66,6 @@ class ReviewConfig(_Model):
     def _address(cls, value: str | None) -> str | None:
         if value is not None:
             split_address(value)
-        return value
-
-    @field_validator("audit_fraction")
-    @classmethod
-    def _audit(cls, value: float) -> float:
-        if value:
-            raise ValueError(
-                f"review.audit_fraction {value} is not supported yet (audit items are a later step); set it to 0"
-            )
         return value
 
     @model_validator(mode="after")

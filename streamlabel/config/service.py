@@ -66,7 +66,7 @@ class StoreConfig(_Model):
         ge=1,
         description="Frames each stream may add to the store per UTC day, spent on the most novel ones (rule in "
         "docs/store.md). Unset: no limit. Raising it stores more frames (more disk, more review) of each day. "
-        "Not applied by the daemon yet (the budget is library code until the Labeler calls it).",
+        "Frames the novelty gate sends on are offered; a refused frame is not validated or stored (counted).",
     )
     night_share: float = Field(
         0.3,

@@ -105,6 +105,15 @@ class TrackingConfig(_Model):
     clip_min_s: float = Field(
         1.0, ge=0, description="Shortest track segment (seconds, before pre/post-roll) that becomes a clip."
     )
+    clip_max_s: float = Field(
+        20.0,
+        ge=1.0,
+        le=3600.0,
+        description="Longest track segment in one clip (seconds): a track on screen longer than this is cut into "
+        "consecutive clips of the same track id, each written as soon as it is complete. Higher makes fewer, larger "
+        "clips and more clip work at a stop (every open segment is cut then); lower makes more files. A live stream's "
+        "clip holds at most daemon.clip_buffer_s of frames, so keep this at or below it there.",
+    )
     novelty: NoveltyConfig = Field(
         default_factory=NoveltyConfig,
         description="Per-track novelty gate: near-copies of what a part track last kept are counted, not validated "

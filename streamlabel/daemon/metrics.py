@@ -133,6 +133,7 @@ class _StateCollector(Collector):
                 status.add_metric([name, str(value)], 1.0 if s["status"] == value else 0.0)
         yield from families.values()
         yield status
+        yield from _sift_families(state.get("sift", {}))
         for key, help_text in (
             ("outbox_depth", "Events not yet delivered."),
             ("store_bytes", "Bytes in the store folder (walked every minute)."),
@@ -141,6 +142,32 @@ class _StateCollector(Collector):
         ):
             if state.get(key) is not None:
                 yield GaugeMetricFamily(f"streamlabel_{key}", help_text, value=float(state[key]))
+
+
+def _sift_families(sift: dict[str, dict[str, int]]) -> Iterator[Metric]:
+    """The novelty gate's and the daily budget's counts per stream (``Labeler.sift_counts``)."""
+    parts = CounterMetricFamily(
+        "streamlabel_novelty_parts",
+        "Tracked parts the novelty gate kept or dropped as near-copies.",
+        labels=["stream", "decision"],
+    )
+    frames = CounterMetricFamily(
+        "streamlabel_novelty_frames_dropped",
+        "Frames not validated or stored: every part a near-copy.",
+        labels=["stream"],
+    )
+    budget = CounterMetricFamily(
+        "streamlabel_budget_frames",
+        "Frames offered to the daily budget, kept or refused (refused: not stored).",
+        labels=["stream", "decision"],
+    )
+    for name, c in sift.items():
+        parts.add_metric([name, "kept"], c["gate_kept"])
+        parts.add_metric([name, "dropped"], c["gate_dropped"])
+        frames.add_metric([name], c["gate_frames_dropped"])
+        budget.add_metric([name, "kept"], c["budget_kept"])
+        budget.add_metric([name, "refused"], c["budget_refused"])
+    yield from (parts, frames, budget)
 
 
 class StoreSizer(threading.Thread):

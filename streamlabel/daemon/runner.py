@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamlabel import __version__
 from streamlabel.config import Config
-from streamlabel.daemon.clips import ClipCutter
+from streamlabel.daemon.clips import CLIP_STOP_MARGIN_S, ClipCutter
 from streamlabel.daemon.heartbeat import Heartbeat, validator_budget_s
 from streamlabel.daemon.stats import RunStats
 from streamlabel.daemon.supervisor import Slot, Supervisor
@@ -26,6 +26,8 @@ from streamlabel.frames import Frame, FrameResult
 from streamlabel.pipeline import Labeler, Perceived, Stages
 from streamlabel.redaction import redact
 from streamlabel.store.dataset import DatasetStore, StoredFrame
+from streamlabel.store.manifest import utc_now
+from streamlabel.store.tracks_seen import TracksSeen
 from streamlabel.streams import QueueItem, StreamEnd, StreamReader, StreamStatus, is_live
 
 if TYPE_CHECKING:
@@ -97,6 +99,9 @@ class Runner:
         self.clips = ClipCutter(store, cfg, on_written=self._clip_written, on_dropped=self._clip_dropped)
         self.clips_closed = True  # False when the clip thread outlived the stop (the store must stay open)
         self.config_hash = self._record(cfg)
+        # Track sightings (frames seen and kept per part track), written after each batch: store.tracks_seen.
+        self.tracks_seen = TracksSeen(store.manifest, utc_now())
+        self.labeler.sifter.record_sightings = True
 
     def _record(self, cfg: Config) -> str:
         digest = cfg.digest()
@@ -120,6 +125,7 @@ class Runner:
         if self._started:
             return
         self._started = True
+        self.clips.resume()  # clips the last stop left pending
         for name, s in self.cfg.streams.items():
             if s.enabled:
                 self.supervisor.add(name, s, self._resume_after(name, s))
@@ -191,7 +197,10 @@ class Runner:
         if self._worker is not None:
             self._worker.shutdown(wait=True)
         self.heartbeats["labeler"].beat()
-        left_s = None if self._drain_deadline is None else max(1.0, self._drain_deadline - time.monotonic())
+        # Clip work never runs past the drain (less the end of the stop): what does not fit is left pending for the
+        # next start, or dropped.
+        left_s = None if self._drain_deadline is None else self._drain_deadline - time.monotonic() - CLIP_STOP_MARGIN_S
+        left_s = None if left_s is None else max(0.0, left_s)
         self.clips_closed = self.clips.close(left_s)
         self.supervisor.join(max(1.0, (self._drain_deadline or time.monotonic()) - time.monotonic()))
         return self.stats
@@ -316,10 +325,11 @@ class Runner:
                 self.metrics.observe_result(result, stored)
             if self._on_result is not None:
                 self._on_result(result, stored)
-        urls = {s.name: s.cfg.url for s in self.supervisor.slots()}
+        self.tracks_seen.write(self.labeler.take_sightings())  # one transaction per batch
+        sources = {s.name: s.cfg for s in self.supervisor.slots()}
         for frame in perceived.frames:
-            if frame.stream in urls:
-                self.clips.remember(frame, urls[frame.stream])
+            if frame.stream in sources:
+                self.clips.remember(frame, sources[frame.stream].url, sources[frame.stream].loop)
         self._cut(segments)
 
     def _close_ended(self) -> None:

@@ -169,6 +169,8 @@ class Daemon:
         last_status = last_stats = last_ping = time.monotonic()
         while self._labeler.is_alive():
             self._sleep(self._tick_s())
+            if stopping_since is not None:  # its last poke comes just before it ends: not a whole tick past it
+                self._labeler.join(0.2)
             now = time.monotonic()
             if (self._stop_reason or self._error) and stopping_since is None:
                 stopping_since = now
@@ -326,6 +328,7 @@ class Daemon:
             "store_bytes": self.sizer.bytes,
             "labeler_tick_age_seconds": time.monotonic() - self.runner.tick,
             "sink_connected": int(bool(self.sink.connected)),
+            "sift": self.runner.labeler.sift_counts(),
         }
 
     def _depth(self) -> int | None:
@@ -354,6 +357,7 @@ class Daemon:
             "unlabeled": st.unlabeled,
             "streams": {s.name: s.state() for s in self.runner.supervisor.slots()},
             "stages": stage_times(self.runner.labeler.times),
+            "sift": self.runner.labeler.sift_counts(),
             "outbox_depth": self._depth(),
             "sink_connected": bool(self.sink.connected),
             "store_bytes": self.sizer.bytes,

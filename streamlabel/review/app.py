@@ -1,6 +1,6 @@
 """``create_app``: the review page as a Starlette app over one open store.
 
-Routes: ``routes/auth.py`` (public: the login form), ``routes/queue.py`` and ``routes/items.py`` (behind the
+Routes: ``routes/auth.py`` (public: the login form), ``routes/queue.py``, ``items.py``, ``report.py`` … (behind the
 Guard: token and CSRF, ``security.py``), and the vendored static files (public: htmx, keymap.js, CSS).
 """
 
@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from streamlabel.config import Config
 from streamlabel.review.refine import Refiner, refiner_factory
-from streamlabel.review.routes import auth, fix, items, live, queue
+from streamlabel.review.routes import auth, calibration, fix, items, live, queue, report
 from streamlabel.review.security import Guard, GuardMiddleware
 from streamlabel.review.templating import Templates
 from streamlabel.store.dataset import DatasetStore
@@ -49,7 +49,7 @@ def create_app(
             *auth.routes,
             Mount(
                 "",
-                routes=[*queue.routes, *items.routes, *fix.routes, *live.routes],
+                routes=[*queue.routes, *items.routes, *fix.routes, *live.routes, *report.routes, *calibration.routes],
                 middleware=[Middleware(GuardMiddleware, guard=guard)],
             ),
         ],

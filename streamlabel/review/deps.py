@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from streamlabel.store.dataset import DatasetStore
+from streamlabel.store.review_queue import ALL_STATUSES
 from streamlabel.store.reviews import OPEN_STATUSES, QueueFilter, Reviews
 
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -19,6 +20,7 @@ STATUS_CHOICES = {
     "pending": ("pending",),
     "rejected": ("rejected",),
     "open+rejected": (*(str(s) for s in OPEN_STATUSES), "rejected"),
+    "audit": ALL_STATUSES,  # undecided parts of audit frames, whatever their status (store/audit.py)
 }
 FILTER_KEYS = ("stream", "status", "check", "min", "max", "day")
 
@@ -46,6 +48,7 @@ def queue_filter(request: Request) -> QueueFilter:
     if day and not DAY.match(day):
         raise HTTPException(400, f"day={day!r}: write it as YYYY-MM-DD")
     base = QueueFilter(statuses=STATUS_CHOICES[status], stream=args.get("stream"), failed_check=args.get("check"))
+    base = replace(base, audit=status == "audit")
     return replace(base, day=day, min_confidence=_fraction(args, "min"), max_confidence=_fraction(args, "max"))
 
 

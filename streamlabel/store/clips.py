@@ -4,30 +4,28 @@
 From a file source the video packets are copied without re-encoding, starting at the keyframe at or before the
 clip start (so the first frame decodes); otherwise the sampled frames given by the caller are encoded with
 libx264 at their own timestamps. Both files are written to temporary names and renamed into place, then the
-``clips`` row and its ClipEvent go into the manifest in one transaction.
+``clips`` row and its ClipEvent go into the manifest in one transaction, all under the store's clip intent
+(``staging.CLIP_INTENT_FILE``): a crash at any step leaves the three or none. A track longer than
+``tracking.clip_max_s`` comes as consecutive pieces (``part`` 0, 1, ...), each its own clip of the same track.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from streamlabel.events.models import ClipEvent, utc_iso
 from streamlabel.events.outbox import enqueue_event
 from streamlabel.frames import Frame, LabelStatus
+from streamlabel.store.clip_video import _fsync_rename, _local_file, _temp_beside, encode, remux
 from streamlabel.store.dataset import DatasetStore
-from streamlabel.store.staging import atomic_write, fsync_dir
+from streamlabel.store.staging import CLIP_INTENT_FILE, Staging, atomic_write
 
 if TYPE_CHECKING:
     from streamlabel.config import Config
@@ -54,20 +52,93 @@ CREATE TABLE IF NOT EXISTS clips (
     labels     INTEGER NOT NULL,     -- accepted labels on those frames
     bytes      INTEGER NOT NULL,     -- MP4 + sidecar size
     created    TEXT NOT NULL,
-    pruned     TEXT                  -- when retention removed the files (the row stays)
+    pruned     TEXT,                 -- when retention removed the files (the row stays)
+    part       INTEGER NOT NULL DEFAULT 0  -- 0, 1, 2, ...: the pieces of one track cut at tracking.clip_max_s
 );
 CREATE INDEX IF NOT EXISTS clips_stream_time ON clips(stream, start_time);
 """
-ENCODER = "libx264"
-ENCODE_CRF = "23"
+PENDING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clips_pending (
+    clip_id TEXT PRIMARY KEY,
+    stream  TEXT NOT NULL,
+    url     TEXT NOT NULL,            -- the local file the clip is remuxed from at the next start
+    segment TEXT NOT NULL,            -- JSON of the TrackSegment
+    created TEXT NOT NULL
+);
+"""
 SIDECAR_VERSION = 1
 
 
 def ensure_clips_table(db: sqlite3.Connection) -> None:
-    """Create the ``clips`` table (inside the caller's transaction) when the manifest has none yet."""
+    """Create the ``clips`` table (inside the caller's transaction) when the manifest has none yet; a table of an
+    older store gets its ``part`` column."""
     for stmt in CLIPS_SCHEMA.split(";"):
         if stmt.strip():
             db.execute(stmt)
+    if "part" not in {r[1] for r in db.execute("PRAGMA table_info(clips)")}:
+        db.execute("ALTER TABLE clips ADD COLUMN part INTEGER NOT NULL DEFAULT 0")
+
+
+def segment_json(segment: TrackSegment) -> str:
+    """A TrackSegment as JSON (times as ISO 8601) for the ``clips_pending`` table."""
+    doc = {k: getattr(segment, k) for k in segment.__dataclass_fields__}
+    doc.update(start_time=segment.start_time.isoformat(), end_time=segment.end_time.isoformat())
+    doc["frame_ids"] = list(segment.frame_ids)
+    return json.dumps(doc)
+
+
+def segment_of(text: str) -> TrackSegment:
+    """The TrackSegment ``segment_json`` wrote."""
+    from streamlabel.tracking.segments import TrackSegment
+
+    doc = json.loads(text)
+    doc.update(
+        start_time=datetime.fromisoformat(doc["start_time"]),
+        end_time=datetime.fromisoformat(doc["end_time"]),
+        frame_ids=tuple(doc["frame_ids"]),
+    )
+    return TrackSegment(**doc)
+
+
+def add_pending(store: DatasetStore, segment: TrackSegment, url: str) -> None:
+    """Record a clip the stop left no time for; the next start cuts it (``pending_clips``)."""
+    with store.manifest.transaction() as db:
+        db.execute(PENDING_SCHEMA)  # created by the first stop that needs it
+        db.execute(
+            "INSERT OR IGNORE INTO clips_pending (clip_id, stream, url, segment, created) VALUES (?, ?, ?, ?, ?)",
+            (clip_id_of(segment), segment.stream, url, segment_json(segment), utc_iso()),
+        )
+
+
+def pending_clips(store: DatasetStore) -> list[tuple[TrackSegment, str]]:
+    """The clips left for this start by the last stop, oldest first: (segment, source file)."""
+    if not store.manifest.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'clips_pending'"):
+        return []
+    rows = store.manifest.query("SELECT segment, url FROM clips_pending ORDER BY created, clip_id")
+    return [(segment_of(r["segment"]), r["url"]) for r in rows]
+
+
+def _forget_pending(db: sqlite3.Connection, clip_id: str) -> None:
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'clips_pending'").fetchone():
+        db.execute("DELETE FROM clips_pending WHERE clip_id = ?", (clip_id,))
+
+
+def _clip_event(
+    segment: TrackSegment, clip_id: str, rel: Path, start_time: datetime, end_time: datetime, n_labels: int
+) -> ClipEvent:
+    return ClipEvent(
+        stream=segment.stream,
+        time=utc_iso(start_time),
+        clip_id=clip_id,
+        path=str(rel),
+        sidecar=str(rel.with_suffix(".json")),
+        track_id=segment.track_id,
+        class_name=segment.class_name,
+        start=utc_iso(start_time),
+        end=utc_iso(end_time),
+        frames=len(segment.frame_ids),
+        labels=n_labels,
+    )
 
 
 @dataclass(frozen=True)
@@ -92,99 +163,6 @@ def clip_id_of(segment: TrackSegment) -> str:
     return f"{segment.stream}_{t:%Y%m%dT%H%M%S}{t.microsecond // 1000:03d}Z_t{segment.track_id}"
 
 
-def _local_file(url: str | None) -> Path | None:
-    from streamlabel.streams.source import is_live
-
-    if not url or is_live(url):
-        return None
-    path = Path(url.removeprefix("file://"))
-    return path if path.is_file() else None
-
-
-def _temp_beside(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(tmp)
-
-
-def _fsync_rename(tmp: Path, path: Path, durable: bool = False) -> None:
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    if durable:
-        fsync_dir(path.parent)
-
-
-def remux(source: Path, out: Path, start_s: float, end_s: float) -> tuple[str, float, float, int]:
-    """Copy the video packets of ``source`` covering ``[start_s, end_s]`` (seconds from its first frame) to ``out``.
-
-    Starts at the keyframe at or before ``start_s``; timestamps are rebased to 0. Returns the codec name, the
-    stream times (seconds) of the first and the last copied frame (the last never past the file's end, whatever
-    ``end_s`` asked for), and the number of packets. Raises ValueError when the range holds no packet.
-    """
-    import av
-
-    with av.open(str(source), metadata_errors="replace") as inp:
-        vin = inp.streams.video[0]
-        tb = vin.time_base
-        origin = vin.start_time if vin.start_time is not None else 0
-        inp.seek(int((start_s / tb) + origin) if start_s > 0 else origin, stream=vin, backward=True, any_frame=False)
-        kept: list[Any] = []
-        for packet in inp.demux(vin):
-            if packet.dts is None or packet.size == 0:
-                continue
-            pts = packet.pts if packet.pts is not None else packet.dts
-            t = float((pts - origin) * tb)
-            if packet.is_keyframe and t <= start_s + 1e-6:
-                kept = [packet]  # a later keyframe still at or before the start: begin there
-                continue
-            if not kept:
-                if not packet.is_keyframe:
-                    continue  # the seek landed before a keyframe: nothing decodes without it
-                kept = [packet]
-                continue
-            if float((packet.dts - origin) * tb) > end_s:
-                break
-            kept.append(packet)
-        if not kept:
-            raise ValueError(f"no video packet in [{start_s:.3f}, {end_s:.3f}] s of {source}")
-        first = kept[0]
-        first_pts = first.pts if first.pts is not None else first.dts
-        last_pts = max(p.pts if p.pts is not None else p.dts for p in kept)
-        offset = first_pts  # the first frame shows at 0 (dts may go below 0 with B-frames: an edit list)
-        with av.open(str(out), "w", format="mp4") as dst:
-            vout = dst.add_stream_from_template(vin)
-            for packet in kept:
-                packet.dts -= offset
-                if packet.pts is not None:
-                    packet.pts -= offset
-                packet.stream = vout
-                dst.mux(packet)
-        return vin.codec_context.name, float((first_pts - origin) * tb), float((last_pts - origin) * tb), len(kept)
-
-
-def encode(frames: Sequence[Frame], out: Path) -> str:
-    """H.264-encode ``frames`` (RGB) to ``out`` at their own timestamps (ms resolution); returns the codec name."""
-    import av
-
-    h, w = (frames[0].height // 2) * 2, (frames[0].width // 2) * 2  # yuv420p needs even sizes
-    dts = np.diff([f.pts for f in frames])
-    fps = Fraction(1 / float(np.median(dts))).limit_denominator(1000) if len(dts) and np.median(dts) > 0 else 1
-    with av.open(str(out), "w", format="mp4") as dst:
-        stream = dst.add_stream(ENCODER, rate=fps, options={"crf": ENCODE_CRF, "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
-        last = -1
-        for f in frames:
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f.image[:h, :w]), format="rgb24")
-            pts = max(round((f.pts - frames[0].pts) * 1000), last + 1)
-            vf.pts, vf.time_base, last = pts, Fraction(1, 1000), pts
-            dst.mux(stream.encode(vf))
-        dst.mux(stream.encode(None))
-    return "h264"
-
-
 class ClipWriter:
     """Cuts clips of finished track segments into ``clips/<stream>/`` and records them (one per segment)."""
 
@@ -193,23 +171,48 @@ class ClipWriter:
         self.pre_s = cfg.tracking.clip_pre_s
         self.post_s = cfg.tracking.clip_post_s
         self.enabled = cfg.store.clips
+        self._staging = Staging(store.root, store.manifest, store.durable, CLIP_INTENT_FILE)
         with store.manifest.transaction() as db:
             ensure_clips_table(db)
 
     def write(self, segment: TrackSegment, source_url: str | None, frames: Sequence[Frame] = ()) -> ClipRecord | None:
         """Write the clip of ``segment``: remux from ``source_url`` when it is a local file, else encode ``frames``.
 
-        Returns None (and logs why) when clips are off, the clip exists already, or there is nothing to cut.
+        The MP4, its sidecar and the ``clips`` row are written under the store's clip intent: a crash at any point
+        leaves all three or none once the store is opened again. Returns None (and logs why) when clips are off,
+        the clip exists already, or there is nothing to cut.
         """
         if not self.enabled:
             return None
         clip_id = clip_id_of(segment)
         if self.store.manifest.query("SELECT 1 FROM clips WHERE clip_id = ?", (clip_id,)):
             log.info("clip %s exists already", clip_id)
+            self._drop_pending(clip_id)
             return None
-        start_s, end_s = max(0.0, segment.start_pts - self.pre_s), segment.end_pts + self.post_s
         rel = Path("clips") / segment.stream / f"{clip_id}.mp4"
-        path = self.store.root / rel
+        with self._staging.clip(clip_id, [str(rel), str(rel.with_suffix(".json"))]):
+            cut = self._cut_video(segment, clip_id, self.store.root / rel, source_url, frames)
+            if cut is None:
+                self._drop_pending(clip_id)
+                return None
+            return self._record(segment, clip_id, rel, *cut)
+
+    def _drop_pending(self, clip_id: str) -> None:
+        with self.store.manifest.transaction() as db:
+            _forget_pending(db, clip_id)
+
+    def _range_of(self, segment: TrackSegment) -> tuple[float, float]:
+        """The clip's stream times: pre-roll before the first piece of a track, post-roll after its last; pieces
+        cut at ``clip_max_s`` run on to where the next piece starts, so consecutive clips leave no gap."""
+        pre_s = self.pre_s if segment.part == 0 else 0.0
+        end_s = segment.next_start_pts if segment.next_start_pts is not None else segment.end_pts + self.post_s
+        return max(0.0, segment.start_pts - pre_s), end_s
+
+    def _cut_video(
+        self, segment: TrackSegment, clip_id: str, path: Path, source_url: str | None, frames: Sequence[Frame]
+    ) -> tuple[str, str, float, float, float] | None:
+        """Remux or encode the MP4 to ``path``; returns method, codec, start, end and the video's first time."""
+        start_s, end_s = self._range_of(segment)
         tmp = _temp_beside(path)
         source = _local_file(source_url)
         try:
@@ -228,43 +231,46 @@ class ClipWriter:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        start_s = min(start_s, video_start)
+        return method, codec, min(start_s, video_start), end_s, video_start
+
+    def _record(
+        self,
+        segment: TrackSegment,
+        clip_id: str,
+        rel: Path,
+        method: str,
+        codec: str,
+        start_s: float,
+        end_s: float,
+        video_start: float,
+    ) -> ClipRecord:
+        """Write the sidecar, then the ``clips`` row and its ClipEvent in one transaction."""
         sidecar = self._sidecar(segment, clip_id, rel, method, codec, start_s, end_s, video_start)
         sidecar_rel = rel.with_suffix(".json")
         atomic_write(self.store.root / sidecar_rel, json.dumps(sidecar, indent=1).encode(), durable=self.store.durable)
         n_labels = sum(1 for f in sidecar["frames"] for lb in f["labels"] if lb["status"] == "accepted")
         start_time, end_time = self._time_of(segment, start_s), self._time_of(segment, end_s)
-        size = path.stat().st_size + (self.store.root / sidecar_rel).stat().st_size
-        event = ClipEvent(
-            stream=segment.stream,
-            time=utc_iso(start_time),
-            clip_id=clip_id,
-            path=str(rel),
-            sidecar=str(sidecar_rel),
-            track_id=segment.track_id,
-            class_name=segment.class_name,
-            start=utc_iso(start_time),
-            end=utc_iso(end_time),
-            frames=len(segment.frame_ids),
-            labels=n_labels,
-        )
+        size = (self.store.root / rel).stat().st_size + (self.store.root / sidecar_rel).stat().st_size
+        event = _clip_event(segment, clip_id, rel, start_time, end_time, n_labels)
         with self.store.manifest.transaction() as db:
             ensure_clips_table(db)
             db.execute(
                 "INSERT INTO clips (clip_id, stream, track_id, class_name, path, sidecar, method, codec, start_pts, "
-                "end_pts, start_time, end_time, frame_ids, frames, labels, bytes, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "end_pts, start_time, end_time, frame_ids, frames, labels, bytes, created, part) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     clip_id, segment.stream, segment.track_id, segment.class_name, str(rel), str(sidecar_rel),
                     method, codec, start_s, end_s, start_time.isoformat(), end_time.isoformat(),
                     json.dumps(list(segment.frame_ids)), len(segment.frame_ids), n_labels, size, utc_iso(),
+                    segment.part,
                 ),
             )  # fmt: skip
             event_id = enqueue_event(db, event, clip_id=clip_id)
+            _forget_pending(db, clip_id)
         log.info("clip %s: %s, %.1f-%.1f s, %d labels", clip_id, method, start_s, end_s, n_labels)
         return ClipRecord(
-            clip_id, path, self.store.root / sidecar_rel, method, codec, start_s, end_s, len(segment.frame_ids),
-            n_labels, event_id,
+            clip_id, self.store.root / rel, self.store.root / sidecar_rel, method, codec, start_s, end_s,
+            len(segment.frame_ids), n_labels, event_id,
         )  # fmt: skip
 
     @staticmethod
@@ -334,6 +340,8 @@ class ClipWriter:
                 "start_time": segment.start_time.isoformat(),
                 "end_time": segment.end_time.isoformat(),
                 "frame_ids": ids,
+                "part": segment.part,
+                "next_start_pts": segment.next_start_pts,
             },
             "frames": out_frames,
             "tracks": [{"track_id": t, "frame_ids": fids} for t, fids in sorted(tracks.items())],

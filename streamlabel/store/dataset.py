@@ -45,8 +45,8 @@ from streamlabel.store.rows import (
     part_states,
     pixel_polygon,
 )
+from streamlabel.store.staging import CLIP_INTENT_FILE, Staging, atomic_write
 from streamlabel.store.staging import INTENT_FILE as INTENT_FILE  # re-exported: check_store looks for it
-from streamlabel.store.staging import Staging, atomic_write
 
 if TYPE_CHECKING:
     from streamlabel.config import Config
@@ -126,6 +126,7 @@ class DatasetStore:
         self._subsets: dict[tuple[str, str], str] = {}  # camera-day -> train | val
         self._staging = Staging(root, self.manifest, self.durable)
         self.recovered = self._staging.recover()
+        self.recovered += Staging(root, self.manifest, self.durable, CLIP_INTENT_FILE).recover()  # a clip's write
         self._write_data_yaml()
 
     @classmethod

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 README = """Clips and labels harvested by streamlabel ({created}).
 
-clips/<stream>/<clip_id>.mp4    one clip per finished track segment (pre- and post-roll included)
+clips/<stream>/<clip_id>.mp4    one clip per finished track segment (pre- and post-roll included); a long
+                                track comes as consecutive clips with the same "track" in manifest.json
 clips/<stream>/<clip_id>.json   its sidecar: per-frame labels (normalized polygons, status, verdict), tracks,
                                 and each frame's offset_s, the time of the frame in the MP4
 images/ labels/                 the clips' dataset frames and their accepted labels (YOLO-seg, class x1 y1 ...)
@@ -69,17 +70,29 @@ class HarvestReport:
 def select_clips(
     manifest: Manifest, stream: str | None = None, since: datetime | None = None, min_labels: int = 0
 ) -> list[dict[str, Any]]:
-    """Clip rows (files still present) of a stream or all, starting at or after ``since``, oldest first."""
+    """Clip rows (files still present) of a stream or all, starting at or after ``since``, oldest first.
+
+    The consecutive clips of one track (pieces cut at ``tracking.clip_max_s``) are one track: each row gets
+    ``track_key`` (the clip id of the track's first piece), and ``min_labels`` counts the whole track's labels.
+    """
     if not manifest.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'clips'"):
         return []
-    rows = manifest.query(
-        "SELECT * FROM clips WHERE path IS NOT NULL AND labels >= ? ORDER BY start_time, clip_id", (min_labels,)
-    )
+    rows = [dict(r) for r in manifest.query("SELECT * FROM clips WHERE path IS NOT NULL ORDER BY start_time, clip_id")]
+    last: dict[tuple[str, int], dict[str, Any]] = {}  # (stream, track id) -> its latest piece so far
+    for r in rows:
+        before = last.get((r["stream"], r["track_id"]))
+        joined = before is not None and r.get("part", 0) == before.get("part", 0) + 1
+        r["track_key"] = before["track_key"] if joined and before is not None else r["clip_id"]
+        last[(r["stream"], r["track_id"])] = r
+    labels: dict[str, int] = {}
+    for r in rows:
+        labels[r["track_key"]] = labels.get(r["track_key"], 0) + r["labels"]
     out = []
     for r in rows:
         start = datetime.fromisoformat(r["start_time"]).astimezone(UTC)
-        if (stream is None or r["stream"] == stream) and (since is None or start >= since):
-            out.append(dict(r))
+        wanted = (stream is None or r["stream"] == stream) and (since is None or start >= since)
+        if wanted and labels[r["track_key"]] >= min_labels:
+            out.append(r)
     return out
 
 
@@ -155,6 +168,8 @@ def _entry(clip: dict[str, Any], frame_ids: list[str], frames: dict[str, ExportF
         "video": clip["path"],
         "sidecar": clip["sidecar"],
         "track_id": clip["track_id"],
+        "track": clip["track_key"],
+        "part": clip.get("part", 0),
         "class_name": clip["class_name"],
         "method": clip["method"],
         "start": clip["start_time"],

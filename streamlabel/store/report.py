@@ -10,7 +10,9 @@ images the manifest names (``frames.image``; paths are never built here) and ret
   of distinct frames;
 - ``queues``: review and pending frames and how long they have waited (since they were stored);
 - ``label_sizes``: the area in pixels of every accepted part (from its polygon) and a histogram;
-- ``tracks``: labels per part track.
+- ``tracks``: labels per part track;
+- ``tracks_seen``: part tracks the Labeler saw per stream (``store.tracks_seen``), and how many of them had no
+  frame kept (all dropped by the novelty gate or refused by the budget); empty for a store without the table.
 
 At most ``per_day`` images per stream and day are analysed (evenly spaced, the count is in the report).
 """
@@ -28,6 +30,7 @@ import numpy as np
 
 from streamlabel.store.manifest import Manifest
 from streamlabel.store.report_images import ImageCache, duplicate_clusters
+from streamlabel.store.tracks_seen import has_tracks_seen
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,10 @@ SQL = {
     "queues": "SELECT frame_id, stream, created, CASE WHEN split IN ('review', 'pending') THEN split ELSE hold END "
     "AS queue FROM frames WHERE split IN ('review', 'pending') OR hold IN ('review', 'pending')",
     "queue_labels": "SELECT status, COUNT(*) AS n FROM labels WHERE status IN ('review', 'pending') GROUP BY status",
+    "tracks_seen": "SELECT stream, COUNT(*) AS tracks, SUM(frames_kept = 0) AS unkept, SUM(frames_seen) AS seen, "
+    "SUM(frames_kept) AS kept FROM tracks_seen GROUP BY stream ORDER BY stream",
+    "fingerprint": "SELECT (SELECT COUNT(*) FROM frames), (SELECT MAX(created) FROM frames), "
+    "(SELECT group_concat(status || n) FROM (SELECT status, COUNT(*) AS n FROM labels GROUP BY status))",
     "areas": "SELECT l.polygon, f.width, f.height FROM labels l JOIN frames f ON f.frame_id = l.frame_id "
     "WHERE l.status = 'accepted'",
 }
@@ -72,6 +79,7 @@ def build_report(
         report: dict[str, Any] = {"v": REPORT_VERSION, "store": str(root), "generated": now.isoformat()}
         report |= _counts(manifest)
         report["tracks"] = _tracks(manifest)
+        report["tracks_seen"] = _tracks_seen(manifest)
         report |= _images(manifest, root, infrared_max_saturation, max_bits, per_day, cache)
         report["queues"] = _queues(manifest, now)
         report["label_sizes"] = _label_sizes(manifest)
@@ -126,6 +134,27 @@ def _tracks(manifest: Manifest) -> dict[str, Any]:
             "counts": sorted(counts.tolist()),
         }
     return out
+
+
+def _tracks_seen(manifest: Manifest) -> dict[str, Any]:
+    """Part tracks seen per stream, those with no kept frame, and their frames seen and kept (all runs)."""
+    if not has_tracks_seen(manifest):
+        return {}
+    return {
+        r["stream"]: {
+            "tracks": int(r["tracks"]),
+            "tracks_without_kept_frame": int(r["unkept"]),
+            "frames_seen": int(r["seen"]),
+            "frames_kept": int(r["kept"]),
+        }
+        for r in manifest.query(SQL["tracks_seen"])
+    }
+
+
+def report_fingerprint(manifest: Manifest) -> str:
+    """A cheap digest of what the report counts (frames, their newest, labels per status): equal means a cached
+    report still holds, bar the queues' ages."""
+    return "|".join(str(v) for v in manifest.query(SQL["fingerprint"])[0])
 
 
 def _images(

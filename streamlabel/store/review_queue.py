@@ -23,6 +23,12 @@ from streamlabel.store.dataset import DatasetStore
 # The statuses a person may decide on from the queue.
 OPEN_STATUSES = (LabelStatus.REVIEW, LabelStatus.PENDING)
 STREAMS_TTL_S = 10.0
+ALL_STATUSES = tuple(str(s) for s in LabelStatus)
+# A part of an audit frame that has no live decision yet (the audits table: store/audit.py).
+AUDIT_OPEN = (
+    "l.frame_id IN (SELECT frame_id FROM audits WHERE chosen = 1) AND NOT EXISTS (SELECT 1 FROM reviews r "
+    "WHERE r.label_id = l.id AND r.decision != 'undo' AND r.undone_by IS NULL)"
+)
 
 
 class ReviewError(Exception):
@@ -50,11 +56,13 @@ class QueueFilter:
     min_confidence: float | None = None
     max_confidence: float | None = None
     day: str | None = None  # YYYY-MM-DD (UTC)
+    audit: bool = False  # only undecided parts of audit frames (store/audit.py), whatever their status
 
     @property
     def needs_frames(self) -> bool:
-        """Whether the filter reads the frames table (stream, day): then SQLite sorts the matching rows itself."""
-        return bool(self.stream or self.day)
+        """Whether the filter reads the frames table (stream, day) or the few audit items: then SQLite sorts the
+        matching rows itself."""
+        return bool(self.stream or self.day or self.audit)
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition and its parameters (on ``labels l`` joined with ``frames f``)."""
@@ -75,6 +83,8 @@ class QueueFilter:
         if self.day:
             cond.append("f.time >= ? AND f.time < ?")
             params += [self.day, self.day + "\uffff"]
+        if self.audit:
+            cond.append(AUDIT_OPEN)
         return " AND ".join(cond), params
 
 

@@ -25,6 +25,8 @@ from typing import Any
 from streamlabel.events.models import ReviewedEvent
 from streamlabel.events.outbox import enqueue_event
 from streamlabel.frames import LabelStatus, Rejection
+from streamlabel.store.audit import ensure_schema as ensure_audit_schema
+from streamlabel.store.audit import is_open_audit_part
 from streamlabel.store.dataset import DatasetStore
 from streamlabel.store.manifest import utc_now
 from streamlabel.store.review_queue import (
@@ -106,6 +108,7 @@ class Reviews(ReviewQueue):
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)
+        ensure_audit_schema(self.manifest)
         self.recovered = self.recover()
 
     # ------------------------------------------------------------------------------------------------- writing
@@ -132,7 +135,7 @@ class Reviews(ReviewQueue):
         status, rejection = _OUTCOME[decision]
 
         def intent(db: sqlite3.Connection, label: dict[str, Any]) -> dict[str, Any]:
-            if label["status"] not in OPEN_STATUSES and expect is None:
+            if label["status"] not in OPEN_STATUSES and expect is None and not is_open_audit_part(db, label_id):
                 raise ReviewConflict(f"item {label_id} is {label['status']}, not waiting for a decision; undo first")
             plan = {"decision": str(decision), "status": str(status), "rejection": str(rejection), "undoes": None}
             return plan | (_corrected(db, label, polygon) if polygon is not None else {})

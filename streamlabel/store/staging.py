@@ -11,6 +11,9 @@ Two kinds of write, one intent file (``.writing.json`` beside ``data.yaml``; the
   deleted. ``{"kind": "render", "frame_id", "rev", "staged": {target: staged}, "obsolete": [...]}``. Opening the
   store after a crash rolls forward when the manifest has that ``rev`` (renames what is left, deletes the
   obsolete files) and back otherwise (deletes the staged files): the store is as before or as after.
+- **clip** (``clips/<stream>/<clip_id>.mp4`` + its ``.json`` sidecar): like a new frame, under its own intent file
+  (``.writing-clip.json``: the clip thread writes while the labeler stores frames). ``{"kind": "clip", "clip_id",
+  "files": [...]}``; recovery removes the files unless the ``clips`` row committed.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # Hidden file beside data.yaml naming the files of the frame being written (crash recovery).
 INTENT_FILE = ".writing.json"
+# The same for the clip being written (the clip thread has its own intent: it writes beside the labeler).
+CLIP_INTENT_FILE = ".writing-clip.json"
 
 
 def atomic_write(path: Path, data: bytes, *, durable: bool = False) -> None:
@@ -72,14 +79,27 @@ def staged_name(rel: str) -> str:
 class Staging:
     """Writes a frame's files and rows under the intent, and recovers a write a crash cut short."""
 
-    def __init__(self, root: Path, manifest: Manifest, durable: bool = False) -> None:
+    def __init__(self, root: Path, manifest: Manifest, durable: bool = False, intent_file: str = INTENT_FILE) -> None:
         self.root = root
         self.manifest = manifest
         self.durable = durable  # fsync folders after renames and removals (store.durability: power)
+        self.intent_file = intent_file
 
     @property
     def intent(self) -> Path:
-        return self.root / INTENT_FILE
+        return self.root / self.intent_file
+
+    @contextmanager
+    def clip(self, clip_id: str, files: list[str]) -> Iterator[None]:
+        """Write a clip's ``files`` and commit its ``clips`` row inside the block: all of them stay, or none."""
+        try:
+            intent = json.dumps({"kind": "clip", "clip_id": clip_id, "files": files}).encode()
+            atomic_write(self.intent, intent, durable=self.durable)
+            yield
+        except BaseException:
+            self.recover()
+            raise
+        self.intent.unlink(missing_ok=True)
 
     def insert(
         self, frame: dict[str, Any], rows: list[dict[str, Any]], files: dict[str, bytes], events: Iterable[BaseModel]
@@ -148,8 +168,17 @@ class Staging:
             log.warning("crash recovery removed %d file(s) of a cut-short write: %s", len(removed), ", ".join(removed))
         return removed
 
+    def _committed(self, intent: dict[str, Any]) -> bool:
+        """Whether the row of the write the intent names is in the manifest."""
+        if intent.get("kind") == "clip":
+            try:
+                return bool(self.manifest.query("SELECT 1 FROM clips WHERE clip_id = ?", (intent["clip_id"],)))
+            except sqlite3.OperationalError:  # no clips table yet: no clip row either
+                return False
+        return intent.get("frame_id") is not None and self.manifest.has_frame(intent["frame_id"])
+
     def _undo_insert(self, intent: dict[str, Any]) -> list[str]:
-        known = intent["frame_id"] is not None and self.manifest.has_frame(intent["frame_id"])
+        known = self._committed(intent)
         removed: list[str] = []
         for rel in intent["files"]:
             path = self.root / rel

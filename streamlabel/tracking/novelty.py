@@ -5,17 +5,24 @@ store. ``NoveltyGate.decide`` compares a tracked part with the state its track l
 frame, so a slow drift adds up until it is kept) on five measures, each divided by its threshold in
 ``tracking.novelty`` so that 1 means "just enough":
 
-- ``appearance``: the anchor crop's embedding, by default a 16×16 grayscale thumbnail compared by normalised
-  correlation, ``(1 - r) / 2``. Cheap (one resize of the crop, no model), blind to sensor noise and JPEG blocks
-  at that size, and, being zero-mean and unit-norm, blind to the exposure and gain changes a camera makes on its
-  own. A colour histogram would miss a dog turning its head (same colours). ``embedder`` plugs in the
-  detector's own backbone features instead (compared by cosine).
+- ``appearance``: the embedding of the frame's pixels inside the anchor box the track last kept (so that the
+  detector's jitter of the box does not count as a change), by default a 16×16 grayscale thumbnail compared by
+  normalised correlation, ``(1 - r) / 2``. Cheap (one resize of the crop, no model), blind to sensor noise and JPEG
+  blocks at that size, and, being zero-mean and unit-norm, blind to the exposure and gain changes a camera makes on
+  its own. A colour histogram would miss a dog turning its head (same colours). ``embedder`` plugs in the detector's
+  own backbone features instead (compared by cosine).
 - ``part_moved`` / ``anchor_moved``: 1 - IoU of the part / anchor box with the kept one.
 - ``part_size``: the relative change of the part box's area.
 - ``interval``: seconds since the track's last kept frame; ``max_interval_s`` forces a keep.
 
+A change of the other measures must last ``min_novel_frames`` decisions in a row before the part is kept, so a
+one-frame outlier (a box landing beside the eye, a detector glitch) is not a new moment; a real change is kept
+that many frames late.
+
 A changed ``state`` (an opaque tuple from the caller: a blink ended, a person left) forces a keep, and so do a
-track's first part and untracked parts (track id None).
+track's first part and untracked parts (track id None). A new track whose part lies where another track, no
+longer seen, last kept one (the tracker lost the part and found it again under a new id) starts from that
+track's reference instead of counting as a first.
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ class Decision:
     """Whether a part goes on (``keep``), how novel it is (>= 1: some measure reached its threshold), and why.
 
     ``reason`` is ``untracked``, ``first``, ``state``, ``disabled``, the name of the largest measure when kept,
-    or ``near_copy``. ``measures`` holds every measure divided by its threshold.
+    ``near_copy``, or ``unconfirmed`` (a measure reached its threshold for fewer than ``min_novel_frames``
+    decisions in a row). ``measures`` holds every measure divided by its threshold.
     """
 
     keep: bool
@@ -61,6 +69,7 @@ class _Kept:
     part_xyxy: np.ndarray
     state: tuple[Hashable, ...]
     seen_s: float
+    streak: int = 0  # consecutive decisions since the last keep whose measures reached a threshold
 
 
 def thumbnail_embedding(image: np.ndarray, xyxy: np.ndarray, side_px: int = 16) -> np.ndarray:
@@ -123,16 +132,22 @@ class NoveltyGate:
             return self._count(stream, Decision(True, NEW_TRACK_NOVELTY, reason))
         self._sweep(stream, t_s)
         anchor, part = np.asarray(anchor_xyxy, np.float64).reshape(4), np.asarray(part_xyxy, np.float64).reshape(4)
-        embedding = self.embedder(image, anchor)
         key = (stream, int(track_id))
         last = self._tracks.get(key)
+        if last is None:
+            last = self._inherit(stream, t_s, part)
+            if last is not None:
+                self._tracks[key] = last
         if last is None or t_s < last.t_s:
             decision = Decision(True, NEW_TRACK_NOVELTY, "first")
         else:
             last.seen_s = t_s
-            decision = self._compare(last, t_s, embedding, anchor, part, tuple(state))
+            # The pixels where the anchor was when last kept: the detector's jitter of the box is not a change of
+            # appearance (box changes have measures of their own), a dog moving or turning is.
+            there = self.embedder(image, last.anchor_xyxy)
+            decision = self._compare(last, t_s, there, anchor, part, tuple(state))
         if decision.keep:
-            self._tracks[key] = _Kept(t_s, embedding, anchor, part, tuple(state), t_s)
+            self._tracks[key] = _Kept(t_s, self.embedder(image, anchor), anchor, part, tuple(state), t_s)
         return self._count(stream, decision)
 
     def _compare(
@@ -159,9 +174,49 @@ class NoveltyGate:
         novelty = measures[top]
         if state != last.state:
             return Decision(True, max(novelty, 1.0), "state", measures)
-        if novelty >= 1.0:
+        if novelty < 1.0:
+            last.streak = 0
+            return Decision(False, novelty, "near_copy", measures)
+        last.streak += 1
+        if top == "interval" or last.streak >= cfg.min_novel_frames:
             return Decision(True, novelty, top, measures)
-        return Decision(False, novelty, "near_copy", measures)
+        return Decision(False, novelty, "unconfirmed", measures)
+
+    def adopt(
+        self,
+        stream: str,
+        track_id: int | None,
+        t_s: float,
+        image: np.ndarray,
+        anchor_xyxy: np.ndarray,
+        part_xyxy: np.ndarray,
+        state: tuple[Hashable, ...] = (),
+    ) -> None:
+        """A part ``decide`` dropped goes on after all (another part of its frame was kept): it becomes its track's
+        reference and is counted as kept instead of dropped. Same arguments as ``decide``."""
+        if track_id is None or track_id < 0 or not self.cfg.enabled:
+            return
+        anchor, part = np.asarray(anchor_xyxy, np.float64).reshape(4), np.asarray(part_xyxy, np.float64).reshape(4)
+        embedding = self.embedder(image, anchor)
+        self._tracks[(stream, int(track_id))] = _Kept(t_s, embedding, anchor, part, tuple(state), t_s)
+        if self.dropped[stream] > 0:
+            self.dropped[stream] -= 1
+        self.kept[stream] += 1
+
+    def _inherit(self, stream: str, t_s: float, part: np.ndarray) -> _Kept | None:
+        """A new track whose part lies where another track of the stream, not seen at ``t_s``, last kept one
+        (part IoU above ``max_part_iou``): the tracker lost the part and found it again under a new id. The new
+        track starts from a copy of that reference instead of being kept as a first; None when there is none."""
+        best, best_iou = None, self.cfg.max_part_iou
+        for (s, _), kept in self._tracks.items():
+            if s != stream or kept.seen_s >= t_s:
+                continue
+            iou = _iou(kept.part_xyxy, part)
+            if iou > best_iou:
+                best, best_iou = kept, iou
+        if best is None:
+            return None
+        return _Kept(best.t_s, best.embedding, best.anchor_xyxy, best.part_xyxy, best.state, t_s)
 
     def _count(self, stream: str, decision: Decision) -> Decision:
         (self.kept if decision.keep else self.dropped)[stream] += 1

@@ -109,7 +109,7 @@ class StreamTracks:
         tracker_cfg = TrackerConfig.from_config(cfg)
         self.anchors = Tracker(tracker_cfg)
         self.parts = Tracker(tracker_cfg)
-        self.segments = SegmentBook(cfg.clip_min_s)
+        self.segments = SegmentBook(cfg.clip_min_s, cfg.clip_max_s)
         self.finished: list[TrackSegment] = []
         self._memory: dict[int, _PartMemory] = {}
         self._frames_seen = 0
@@ -342,6 +342,8 @@ class StreamTracks:
             return None
         if memory.patch is not None and not appearance >= self.cfg.reuse_min_similarity:
             return None
+        if not memory.verdict.passed and memory.identity_log_odds >= 0:
+            return None  # a rejection as not the target stands only while the track's record agrees
         memory.reuses += 1  # counted when granted: frames of one batch are planned before any is decided
         return dataclasses.replace(memory.verdict, reused=True, latency_s=0.0)
 
@@ -367,8 +369,10 @@ class StreamTracks:
     def remember(self, pid: int, t: float, anchor_track_id: int, verdict: Verdict | None) -> None:
         """Record what a part's judgement means for reuse; ``verdict`` None forgets the track's verdict.
 
-        Call it with the fresh verdict of an *accepted* part (it may be reused from then on) and with None for a
-        part judged afresh and not accepted (the older verdict no longer stands); a reused verdict changes nothing.
+        Call it with the fresh verdict of an *accepted* part, or of a part confidently rejected as not the target
+        (either may be reused from then on; a rejection only while the track's identity record is negative), and
+        with None for a part judged afresh otherwise (the older verdict no longer stands); a reused verdict changes
+        nothing.
         """
         if pid == UNCONFIRMED or (verdict is not None and verdict.reused):
             return

@@ -121,8 +121,11 @@ def test_close_drops_what_the_timeout_leaves(store: DatasetStore) -> None:
     assert c.cut([live_segment(c, 1), live_segment(c, 2), live_segment(c, 3)]) == 3
     assert writer.entered.wait(10)
     threading.Timer(0.4, writer.release.set).start()  # the clip in hand finishes after the timeout
-    assert c.close(0.2)  # the one being written is finished, the two queued are dropped
-    assert c.written == 1 and c.dropped == 2
+    started = time.monotonic()
+    assert not c.close(0.2)  # never waits past its timeout: the clip in hand is still being written
+    assert time.monotonic() - started < 0.5
+    assert c.dropped == 2 and c.pending == 0  # the two queued live clips: their frames end with the process
+    assert c.close(30) and c.written == 1 and c.dropped == 2  # the clip in hand did finish
 
 
 def test_close_reports_a_writer_that_never_ends(store: DatasetStore) -> None:
@@ -134,3 +137,33 @@ def test_close_reports_a_writer_that_never_ends(store: DatasetStore) -> None:
     assert not c.close(0.1)  # the store must stay open: a write is still running
     writer.release.set()
     assert c.close(30) and c.written == 1
+
+
+def test_file_clips_the_stop_has_no_time_for_are_cut_at_the_next_start(store: DatasetStore, tmp_path: Path) -> None:
+    from streamlabel.tiny.scene import SceneSpec, write_clip
+
+    source = tmp_path / "cam.mp4"
+    write_clip(SceneSpec(seconds=4.0), source)
+    cfg = Config.model_validate({"tracking": {"clip_pre_s": 0, "clip_post_s": 0}})
+    c = ClipCutter(store, cfg, queue_size=4)
+    c.writer = writer = BlockingWriter(store, cfg)
+    c.remember(frame(0.0, 0), str(source))
+    pieces = [
+        TrackSegment("cam", 4, "dog", t, t + 0.8, T0 + timedelta(seconds=t), T0 + timedelta(seconds=t + 0.8), (), i)
+        for i, t in enumerate((0.0, 1.0, 2.0))
+    ]
+    assert c.cut(pieces) == 3
+    assert writer.entered.wait(10)
+    started = time.monotonic()
+    assert not c.close(0.2)  # the first clip is held in its write; nothing waits for it
+    assert time.monotonic() - started < 0.5
+    assert c.pending == 3 and c.dropped == 0  # the one in hand and the two queued are left for the next start
+    writer.release.set()
+    assert c.close(30) and c.written == 1  # the one in hand did finish before "the process ended"
+    again = ClipCutter(store, cfg)
+    assert again.resume() == 2  # its commit took its pending row along: it is not cut twice
+    assert again.close(60) and again.written == 2
+    rows = store.manifest.query("SELECT part, method FROM clips ORDER BY part")
+    assert [(r["part"], r["method"]) for r in rows] == [(0, "remux"), (1, "remux"), (2, "remux")]
+    assert store.manifest.query("SELECT COUNT(*) FROM clips_pending")[0][0] == 0
+    assert ClipCutter(store, cfg).resume() == 0

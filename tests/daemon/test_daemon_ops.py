@@ -51,6 +51,7 @@ def config(streams: dict[str, Any] | None = None, **sections: Any) -> Config:
             "models": {"batch_size": 2},
             "daemon": {"metrics_address": None, "stop_timeout_s": 20},
             "review": {"address": None},  # no review page on a fixed port in tests
+            "tracking": {"novelty": {"enabled": False}},  # every frame is judged and stored: the counts below
             **sections,
         }
     )

@@ -156,3 +156,28 @@ def test_live_view_refreshes_itself(page, store: DatasetStore, screens: Path) ->
     page.screenshot(path=screens / "live.png")
     fill(store, "porch", [["review"]], start=datetime.now(UTC))
     page.wait_for_function("document.querySelectorAll('.panel').length === 3", timeout=15_000)
+
+
+def test_the_second_tab_gets_a_conflict_message(browser, store: DatasetStore, cfg: Config, screens: Path) -> None:
+    server = serve(store, cfg)
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=server.bound)
+    errors: list[str] = []
+    try:
+        first, second = context.new_page(), context.new_page()
+        for tab in (first, second):
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            tab.on("console", lambda m: errors.append(m.text) if m.type == "error" and "409" not in m.text else None)
+        label_id = label_ids(store, "review")[0]
+        for tab in (first, second):
+            tab.goto(f"/items/{label_id}")
+            tab.wait_for_load_state("networkidle")
+        first.keyboard.press("a")
+        first.wait_for_url(lambda url: f"/items/{label_id}" not in url)
+        second.keyboard.press("r")
+        second.wait_for_selector("#flash .flash.error")
+        assert "already accepted" in second.inner_text("#flash") and f"/items/{label_id}" in second.url
+        second.screenshot(path=screens / "conflict.png")
+    finally:
+        context.close()
+        server.stop()
+    assert label_id in label_ids(store, "accepted") and errors == []

@@ -178,7 +178,7 @@ def test_config_refuses_an_open_address_without_token(store: DatasetStore) -> No
     with pytest.raises(ValidationError, match="HOST:PORT"):
         ReviewConfig(address="9311")
     with pytest.raises(ValidationError, match="audit_fraction"):
-        ReviewConfig(audit_fraction=0.02)
+        ReviewConfig(audit_fraction=1.5)
 
 
 def test_a_busy_port_stops_the_command_but_not_the_daemon(store: DatasetStore, cfg: Config) -> None:

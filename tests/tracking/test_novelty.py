@@ -44,7 +44,7 @@ def run(gate: NoveltyGate, frames: list[tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def test_a_still_scene_keeps_the_first_frame_and_then_one_per_max_interval() -> None:
-    gate = NoveltyGate(NoveltyConfig(max_interval_s=60.0))
+    gate = NoveltyGate(NoveltyConfig(enabled=True, max_interval_s=60.0))
     # 150 s of the same picture with sensor noise: 0, 60 and 120 s are kept, nothing else.
     frames = [(scene(noise_seed=i), ANCHOR, PART, ()) for i in range(300)]
     assert run(gate, frames) == [0, 120, 240]
@@ -52,7 +52,7 @@ def test_a_still_scene_keeps_the_first_frame_and_then_one_per_max_interval() -> 
 
 
 def test_a_slow_drift_is_kept_every_so_often_not_every_frame() -> None:
-    gate = NoveltyGate(NoveltyConfig(max_interval_s=10_000.0))
+    gate = NoveltyGate(NoveltyConfig(enabled=True, max_interval_s=10_000.0))
     frames = []
     for i in range(200):  # 0.3 px per frame to the right: 60 px in 100 s
         shift = i * 0.3
@@ -64,11 +64,12 @@ def test_a_slow_drift_is_kept_every_so_often_not_every_frame() -> None:
     assert gaps.min() > 1, kept  # never two frames in a row: each keep needs the drift to add up again
 
 
-def test_a_sudden_change_is_kept_at_once_and_is_the_new_reference() -> None:
-    gate = NoveltyGate(NoveltyConfig())
+@pytest.mark.parametrize(("min_novel_frames", "kept_at"), [(1, 20), (3, 22)])
+def test_a_sudden_change_is_kept_once_it_lasts_and_is_the_new_reference(min_novel_frames: int, kept_at: int) -> None:
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_novel_frames=min_novel_frames))
     still = [(scene(seed=0, noise_seed=i), ANCHOR, PART, ()) for i in range(20)]
     turned = [(scene(seed=5, noise_seed=100 + i), ANCHOR, PART, ()) for i in range(10)]
-    assert run(gate, still + turned) == [0, 20]
+    assert run(gate, still + turned) == [0, kept_at]
     decision = gate.decide("cam", 7, 30 * STEP_S, scene(seed=5, noise_seed=500), ANCHOR, PART, ())
     assert not decision.keep and decision.reason == "near_copy"
 
@@ -82,7 +83,7 @@ def test_a_sudden_change_is_kept_at_once_and_is_the_new_reference() -> None:
     ],
 )
 def test_a_moved_or_resized_box_is_kept_with_its_reason(anchor: np.ndarray, part: np.ndarray, reason: str) -> None:
-    gate = NoveltyGate(NoveltyConfig(min_appearance_change=1.0, max_part_iou=0.2))
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_appearance_change=1.0, max_part_iou=0.2, min_novel_frames=1))
     image = scene()
     assert gate.decide("cam", 1, 0.0, image, ANCHOR, PART).reason == "first"
     decision = gate.decide("cam", 1, 0.5, image, anchor, part)
@@ -91,7 +92,7 @@ def test_a_moved_or_resized_box_is_kept_with_its_reason(anchor: np.ndarray, part
 
 
 def test_a_changed_state_forces_a_keep_then_the_new_state_is_the_reference() -> None:
-    gate = NoveltyGate(NoveltyConfig())
+    gate = NoveltyGate(NoveltyConfig(enabled=True))
     frames = [(scene(noise_seed=i), ANCHOR, PART, ("open",) if i < 10 else ("closed",)) for i in range(20)]
     assert run(gate, frames) == [0, 10]
     decision = gate.decide("cam", 7, 10.0, scene(noise_seed=99), ANCHOR, PART, ("closed",))
@@ -101,7 +102,7 @@ def test_a_changed_state_forces_a_keep_then_the_new_state_is_the_reference() -> 
 
 
 def test_untracked_parts_are_always_kept_and_tracks_are_separate() -> None:
-    gate = NoveltyGate(NoveltyConfig())
+    gate = NoveltyGate(NoveltyConfig(enabled=True))
     image = scene()
     for t in range(5):
         decision = gate.decide("cam", None, float(t), image, ANCHOR, PART)
@@ -111,8 +112,10 @@ def test_untracked_parts_are_always_kept_and_tracks_are_separate() -> None:
     assert gate.decide("cam", 2, 0.5, image, ANCHOR, PART).reason == "first"  # another track of the stream
     assert gate.decide("other", 1, 0.5, image, ANCHOR, PART).reason == "first"  # the same id on another stream
     gate.forget("cam", 1)
-    assert gate.decide("cam", 1, 1.0, image, ANCHOR, PART).reason == "first"
-    assert gate.counts("cam") == {"kept": 8, "dropped": 1}
+    assert gate.decide("cam", 1, 1.0, image, ANCHOR, moved(PART, 40)).reason == "first"
+    # A new id where a track not seen now last kept its part: the tracker found the part again, not a new one.
+    assert gate.decide("cam", 3, 1.0, image, ANCHOR, PART).reason == "near_copy"
+    assert gate.counts("cam") == {"kept": 8, "dropped": 2}
     assert gate.counts("other") == {"kept": 1, "dropped": 0}
 
 
@@ -142,10 +145,11 @@ def test_an_embedder_hook_replaces_the_thumbnail() -> None:
         calls.append(xyxy.copy())
         return np.array([1.0, 0.0]) if image.mean() < 128 else np.array([0.0, 1.0])
 
-    gate = NoveltyGate(NoveltyConfig(), embedder=embed)
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_novel_frames=1), embedder=embed)
     dark, light = np.full((H, W, 3), 50, np.uint8), np.full((H, W, 3), 200, np.uint8)
     assert gate.decide("cam", 3, 0.0, dark, ANCHOR, PART).keep
     assert not gate.decide("cam", 3, 0.5, dark, ANCHOR, PART).keep
     light_decision = gate.decide("cam", 3, 1.0, light, ANCHOR, PART)
     assert light_decision.keep and light_decision.reason == "appearance"
-    assert len(calls) == 3 and np.array_equal(calls[0], ANCHOR)
+    # The reference's box on each decision, and the new reference's box on each keep.
+    assert len(calls) == 4 and all(np.array_equal(c, ANCHOR) for c in calls)

@@ -44,7 +44,8 @@ def frames_of(stream: str, indices: range, start_seq: int = 0) -> list[Frame]:
 
 
 def make(script, tracking: dict | None = None, jumps: set[int] = frozenset()) -> tuple[Labeler, Stages]:
-    cfg = Config.model_validate({"tracking": tracking or {}})
+    # These tests judge every frame: the novelty gate is off (tests/test_pipeline_novelty.py).
+    cfg = Config.model_validate({"tracking": {"novelty": {"enabled": False}, **(tracking or {})}})
     stages = Stages(ScriptedDetector(script), ScriptedGrounder(), ScriptedSegmenter(jumps), CountingValidator())
     return Labeler(cfg, stages), stages
 

@@ -20,6 +20,7 @@ from streamlabel.review.deps import (
     reviews_of,
     store_of,
 )
+from streamlabel.review.routes.calibration import audits_of
 from streamlabel.store.reviews import Decision, ReviewError
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ async def queue_page(request: Request) -> Response:
 def _render_queue(request: Request, message: str, status_code: int = 200) -> Response:
     reviews, cfg = reviews_of(request), request.app.state.cfg
     where, page = queue_filter(request), page_number(request)
+    if where.audit:  # the audit choice catches up with new frames (at most once a minute)
+        audits_of(request).refresh()
     size = cfg.review.page_size
     items, total = reviews.queue(where, size, (page - 1) * size)
     args = filter_args(request)

@@ -1,0 +1,111 @@
+"""The video of a clip: remux the packets of a local file, or H.264-encode sampled frames (``store.clips``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamlabel.frames import Frame
+from streamlabel.store.staging import fsync_dir
+
+ENCODER = "libx264"
+ENCODE_CRF = "23"
+
+
+def _local_file(url: str | None) -> Path | None:
+    from streamlabel.streams.source import is_live
+
+    if not url or is_live(url):
+        return None
+    path = Path(url.removeprefix("file://"))
+    return path if path.is_file() else None
+
+
+def _temp_beside(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+def _fsync_rename(tmp: Path, path: Path, durable: bool = False) -> None:
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def remux(source: Path, out: Path, start_s: float, end_s: float) -> tuple[str, float, float, int]:
+    """Copy the video packets of ``source`` covering ``[start_s, end_s]`` (seconds from its first frame) to ``out``.
+
+    Starts at the keyframe at or before ``start_s``; timestamps are rebased to 0. Returns the codec name, the
+    stream times (seconds) of the first and the last copied frame (the last never past the file's end, whatever
+    ``end_s`` asked for), and the number of packets. Raises ValueError when the range holds no packet.
+    """
+    import av
+
+    with av.open(str(source), metadata_errors="replace") as inp:
+        vin = inp.streams.video[0]
+        tb = vin.time_base
+        origin = vin.start_time if vin.start_time is not None else 0
+        inp.seek(int((start_s / tb) + origin) if start_s > 0 else origin, stream=vin, backward=True, any_frame=False)
+        kept: list[Any] = []
+        for packet in inp.demux(vin):
+            if packet.dts is None or packet.size == 0:
+                continue
+            pts = packet.pts if packet.pts is not None else packet.dts
+            t = float((pts - origin) * tb)
+            if packet.is_keyframe and t <= start_s + 1e-6:
+                kept = [packet]  # a later keyframe still at or before the start: begin there
+                continue
+            if not kept:
+                if not packet.is_keyframe:
+                    continue  # the seek landed before a keyframe: nothing decodes without it
+                kept = [packet]
+                continue
+            if float((packet.dts - origin) * tb) > end_s:
+                break
+            kept.append(packet)
+        if not kept:
+            raise ValueError(f"no video packet in [{start_s:.3f}, {end_s:.3f}] s of {source}")
+        first = kept[0]
+        first_pts = first.pts if first.pts is not None else first.dts
+        last_pts = max(p.pts if p.pts is not None else p.dts for p in kept)
+        offset = first_pts  # the first frame shows at 0 (dts may go below 0 with B-frames: an edit list)
+        with av.open(str(out), "w", format="mp4") as dst:
+            vout = dst.add_stream_from_template(vin)
+            for packet in kept:
+                packet.dts -= offset
+                if packet.pts is not None:
+                    packet.pts -= offset
+                packet.stream = vout
+                dst.mux(packet)
+        return vin.codec_context.name, float((first_pts - origin) * tb), float((last_pts - origin) * tb), len(kept)
+
+
+def encode(frames: Sequence[Frame], out: Path) -> str:
+    """H.264-encode ``frames`` (RGB) to ``out`` at their own timestamps (ms resolution); returns the codec name."""
+    import av
+
+    h, w = (frames[0].height // 2) * 2, (frames[0].width // 2) * 2  # yuv420p needs even sizes
+    dts = np.diff([f.pts for f in frames])
+    fps = Fraction(1 / float(np.median(dts))).limit_denominator(1000) if len(dts) and np.median(dts) > 0 else 1
+    with av.open(str(out), "w", format="mp4") as dst:
+        stream = dst.add_stream(ENCODER, rate=fps, options={"crf": ENCODE_CRF, "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        last = -1
+        for f in frames:
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f.image[:h, :w]), format="rgb24")
+            pts = max(round((f.pts - frames[0].pts) * 1000), last + 1)
+            vf.pts, vf.time_base, last = pts, Fraction(1, 1000), pts
+            dst.mux(stream.encode(vf))
+        dst.mux(stream.encode(None))
+    return "h264"
