@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel
@@ -64,9 +65,11 @@ def _section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
         if sub is not None:
             subs.append((sub, f"{prefix}.{key}" if prefix else key))
             continue
-        item = getattr(ann, "__args__", (None,))[0]
+        args = getattr(ann, "__args__", ()) or (None,)
+        item = args[-1]  # list[Model] and dict[str, Model] document their Model
         if isinstance(item, type) and issubclass(item, BaseModel):
-            subs.append((item, f"{prefix}.{key}[]"))
+            suffix = ".<name>" if typing.get_origin(ann) is dict else "[]"
+            subs.append((item, f"{prefix}.{key}{suffix}"))
         rows.append(f"| `{key}` | {_type_name(info)} | {_default(info)} | {info.description or ''} |")
     if rows:
         out += [

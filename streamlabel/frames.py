@@ -52,6 +52,9 @@ STATUS_KEY = "status"  # part row -> LabelStatus value
 VERDICT_KEY = "verdict"  # part row -> Verdict or None
 FLAGGED_KEY = "flagged"  # part row -> bool: the mask was inconsistent with its track (never accepted)
 REJECTION_KEY = "rejection"  # part row -> Rejection value, or "" when the part is not rejected
+DISAGREEMENT_KEY = "disagreement"  # part row -> float 0-1, how much the student disagrees (NaN: no student)
+SOURCE_KEY = "source"  # part row -> who found it: "pipeline" (absent: pipeline) or STUDENT_SOURCE
+STUDENT_SOURCE = "student"  # a part only the student found (streamlabel.student); its labels.verdict_source
 
 
 class Rejection(StrEnum):

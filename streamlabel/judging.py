@@ -179,11 +179,14 @@ class Sifter:
     """The novelty gate (``tracking.novelty``) and the daily budget (``store.daily_budget``) of one Labeler.
 
     ``sift`` runs on each frame before its parts are planned for the validator: a frame goes on when at least one
-    of its confirmed-track parts is kept by the gate, or when none of its parts has a confirmed track (untracked:
-    tracking off, or tentative tracks only: nothing to compare with); and then with *all* its parts (the others
-    become their tracks' references too), so a stored frame never leaves a visible part unlabeled and unpainted.
-    A tentative part (a one-off false box, or an object the tracker has not confirmed yet) does not by itself send
-    on a frame whose confirmed parts are near-copies: once confirmed, its track's first part is kept.
+    of its confirmed-track parts is kept by the gate, or when tracking is off (no track ids: nothing to compare
+    with); and then with *all* its parts (the others become their tracks' references too), so a stored frame never
+    leaves a visible part unlabeled and unpainted. A tentative part (a one-off false box, or an object the tracker
+    has not confirmed yet) never sends a frame on by itself, not even when the frame has no other part: with the
+    gate on, a part is first judged once its track is confirmed and has lasted ``min_track_frames``
+    (``NoveltyGate``). Those first frames of a track are where short false tracks (a box on a cushion, an ear for
+    a moment) reach the validator, and the dog's own track is often not confirmed yet (its parts go to review):
+    with the near-copies gone they would weigh on the dataset's precision (docs/performance.md).
     A frame that goes on is offered to the budget with its largest part novelty. A frame whose parts all are
     near-copies, or that the budget refuses, loses its parts (``FrameResult.parts`` is emptied): nothing is
     validated and the store keeps nothing of it (a frame with an anchor is never a background). Counted per
@@ -236,7 +239,10 @@ class Sifter:
         ]
         tracked = [a for a in args if a[1] != UNCONFIRMED]
         decisions = [self.gate.decide(*a) for a in tracked]
-        if tracked and not any(d.keep for d in decisions):
+        # Tracking on and no part on a confirmed track: one-off boxes and the first frame of new tracks, nothing the
+        # gate could compare; they go on only with the gate off (class doc).
+        tentative_only = not tracked and parts.tracker_id is not None and self.gate.cfg.enabled
+        if tentative_only or (tracked and not any(d.keep for d in decisions)):
             self.frames_dropped[f.stream] += 1
             r.parts = parts[np.zeros(len(parts), dtype=bool)]
             return

@@ -16,6 +16,13 @@ The checklist's scopes (``checks``): the detector also returns the classes named
 VLM call; a frame-scope failure of any fresh verdict rejects every part of the frame. Every part gets
 ``data["status"]``, ``data["verdict"]``, ``data["flagged"]`` and ``data["rejection"]``.
 
+With ``models.student`` a trained student (``streamlabel.student``) runs on every frame of the batch: its parts are
+compared with the pipeline's (``disagreement``; parts only it finds become review items), and with ``gate`` on the
+frames where it finds nothing skip grounding and segmentation.
+
+The batch types (``Stages``, ``StageTimes``, ``Perceived``) live in ``streamlabel.batch`` and the plan of what to
+validate in ``streamlabel.planning``; they are re-exported here.
+
 Predicted frames do not feed the part tracker: keep ``ground_every`` sampled frames shorter than ``max_age_s``.
 """
 
@@ -24,28 +31,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import supervision as sv
-from supervision.config import CLASS_NAME_DATA_FIELD
 
+from streamlabel.batch import Perceived, Stages, StageTimes
 from streamlabel.checks import Checklist, detector_failure, people_of, split_detections
 from streamlabel.config import Config
-from streamlabel.frames import ANCHOR_INDEX_KEY, Frame, FrameResult, LabelStatus, Rejection, verdict_status
+from streamlabel.frames import Frame, FrameResult, LabelStatus, Rejection, verdict_status
 from streamlabel.judging import FrameDecision, GuardedValidator, Plan, Sifter, decide, write_decisions
+from streamlabel.planning import plan_run
 from streamlabel.stages.base import (
-    Candidate,
-    Detector,
-    Grounder,
-    Runtime,
-    Segmenter,
-    Validator,
     Verdict,
-    backend_factory,
+    empty_detections,
 )
 from streamlabel.stages.gate import ValidatorGate
 from streamlabel.stages.ground import one_per_part
@@ -56,66 +56,7 @@ from streamlabel.tracking.tracker import UNCONFIRMED
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Stages:
-    """The four built stages (validator None when validation is off)."""
-
-    detector: Detector
-    grounder: Grounder
-    segmenter: Segmenter
-    validator: Validator | None
-
-    @classmethod
-    def build(cls, cfg: Config, runtime: Runtime) -> Stages:
-        """Build every stage from its config section through the backend registry."""
-        m = cfg.models
-        detector = backend_factory("detect", m.detect.kind)(m.detect, cfg.target, runtime)
-        grounder = backend_factory("ground", m.ground.kind)(m.ground, cfg.target, runtime)
-        segmenter = backend_factory("segment", m.segment.kind)(m.segment, cfg.target, runtime)
-        validator = None
-        if cfg.target.validation.enabled:
-            validator = backend_factory("validate", m.validate_.kind)(m.validate_, cfg.target, runtime)
-        return cls(detector, grounder, segmenter, validator)
-
-    def model_ids(self) -> dict[str, str]:
-        """Model id per stage, for provenance."""
-        out = {}
-        for stage, obj in (
-            ("detect", self.detector),
-            ("ground", self.grounder),
-            ("segment", self.segmenter),
-            ("validate", self.validator),
-        ):
-            if obj is not None:
-                out[stage] = str(getattr(obj, "model_id", type(obj).__name__))
-        return out
-
-
-@dataclass
-class StageTimes:
-    """Seconds spent per stage and items processed, summed over batches."""
-
-    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    items: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-    def add(self, stage: str, seconds: float, items: int) -> None:
-        self.seconds[stage] += seconds
-        self.items[stage] += items
-
-
-@dataclass
-class Perceived:
-    """A batch after ``Labeler.perceive``: results without statuses, what the detector answered, per-stage times."""
-
-    frames: list[Frame]
-    results: list[FrameResult] = field(default_factory=list)
-    flagged: list[np.ndarray] = field(default_factory=list)
-    """Per frame, which parts are inconsistent with their track (filled by ``judge``, which owns the references)."""
-    failures: list[Verdict | None] = field(default_factory=list)
-    """Per frame, the detector's failing verdict (a person in the frame) or None."""
-    times: dict[str, tuple[float, int]] = field(default_factory=dict)
-    """Stage -> (seconds, items) spent on this batch (``judge`` adds 'consistency' and 'validate')."""
+__all__ = ["Labeler", "Perceived", "StageTimes", "Stages"]
 
 
 class Labeler:
@@ -180,13 +121,16 @@ class Labeler:
             anchors.append(a)
             others.append(o)
         out.failures = [detector_failure(o, self.checklist, self._detector_id) for o in others]
-        ground = self._track_anchors(out, anchors)
-        parts = self._ground(out, images, anchors, ground)
+        ground, student = self._track_anchors(out, anchors), self.stages.student
+        finds = self._timed(out, "student", len(images), student.find, images) if student else None
+        opened = student.opened(finds, len(images)) if student else [True] * len(images)
+        parts = self._ground(out, images, anchors, ground, opened)
         n_parts = sum(len(p) for p in parts)
         parts = self._timed(out, "segment", n_parts, self.stages.segmenter.segment, images, parts)
         out.results = [
             FrameResult(f, a, p, people=people_of(o)) for f, a, p, o in zip(frames, anchors, parts, others, strict=True)
         ]
+        out.student = student.compare(out.results, finds) if student else []
         return out
 
     def judge(self, perceived: Perceived) -> list[FrameResult]:
@@ -194,6 +138,8 @@ class Labeler:
         returns the batch's results, in order. A validator error never escapes: its candidates stay pending."""
         if perceived.results:
             self._judge(perceived)
+            if self.stages.student is not None:
+                self.stages.student.add_finds(perceived.results, perceived.student)
         return perceived.results
 
     def finished_segments(self) -> list[TrackSegment]:
@@ -245,22 +191,30 @@ class Labeler:
         return ground
 
     def _ground(
-        self, batch: Perceived, images: list[np.ndarray], anchors: list[sv.Detections], ground: list[bool]
+        self,
+        batch: Perceived,
+        images: list[np.ndarray],
+        anchors: list[sv.Detections],
+        ground: list[bool],
+        opened: list[bool],
     ) -> list[sv.Detections]:
-        """Parts per frame: grounded where ``ground`` says so, else predicted from the part tracks."""
-        todo = [i for i, g in enumerate(ground) if g]
+        """Parts per frame: grounded where ``ground`` says so, else predicted from the part tracks; none where the
+        student gate closed the frame (``opened`` False)."""
+        todo = [i for i, g in enumerate(ground) if g and opened[i]]
         grounded: Any = iter([])
         if todo:
             todo_images, todo_anchors = [images[i] for i in todo], [anchors[i] for i in todo]
             found = self._timed(batch, "ground", len(todo), self.stages.grounder.ground, todo_images, todo_anchors)
             grounded = iter([one_per_part(p, self.cfg.target.part.nms_iou) for p in found])
         if not self.tracking:
-            return list(grounded)
+            return [next(grounded) if o else empty_detections() for o in opened]
         parts = []
         start = time.perf_counter()
         with self._lock:
             for i, f in enumerate(batch.frames):
-                if ground[i]:
+                if not opened[i]:
+                    parts.append(empty_detections())
+                elif ground[i]:
                     parts.append(self._streams[f.stream].track_parts(f, anchors[i], next(grounded)))
                 else:
                     parts.append(self._streams[f.stream].predicted_parts(f, anchors[i], self.part_name))
@@ -284,21 +238,27 @@ class Labeler:
         """Plan, validate, then flag and decide the frames in order (see ``judge``).
 
         The consistency check runs frame by frame after validation, so that a mask accepted in one frame is the
-        reference of the stream's next frame even inside one batch; reuse is planned before validation, against
-        the references of earlier batches.
+        reference of the stream's next frame even inside one batch; reuse is planned before validation, in runs of
+        frames (``_judge_run``), so a verdict judged in one frame may be reused later in the same batch.
         """
         if not batch.failures:
             batch.failures = [None] * len(batch.results)
         for r, failure in zip(batch.results, batch.failures, strict=True):
             self.sifter.sift(r, failure is not None)
+        batch.flagged, start = [], 0
+        while start < len(batch.results):
+            start = self._judge_run(batch, start)
+
+    def _judge_run(self, batch: Perceived, start: int) -> int:
+        """Plan, validate and decide the frames from ``start`` to where ``_plan`` ends the run; the next start."""
         with self._lock:
-            plan = self._plan(batch)
+            plan, stop = self._plan(batch, start)
         got = self.guarded.answer(plan.candidates)
         if got.seconds:
             self._add(batch, "validate", got.seconds, len(plan.candidates))
         fresh = {o: (v, s) for o, v, s in zip(plan.owners, got.verdicts, got.statuses, strict=True)}
-        batch.flagged = []
-        for i, r in enumerate(batch.results):
+        for i in range(start, stop):
+            r = batch.results[i]
 
             def answer(j: int, i: int = i) -> tuple[Verdict | None, LabelStatus]:
                 if (i, j) in plan.reused:
@@ -315,6 +275,7 @@ class Labeler:
             self.sifter.remember(r)
             if self.tracking and failure is None:
                 self._remember(r, decision, {j: fresh[(i, j)][0] for j in fresh_rows}, flagged)
+        return stop
 
     def _weigh_identity(self, r: FrameResult, decision: FrameDecision, fresh: dict[int, Verdict | None]) -> None:
         """Add each fresh verdict's word on what the part is to its track's record (``StreamTracks.add_identity``);
@@ -340,30 +301,10 @@ class Labeler:
         self._add(batch, "consistency", time.perf_counter() - start, len(r.parts))
         return flagged
 
-    def _plan(self, batch: Perceived) -> Plan:
-        """Split the parts into candidates for the validator and parts whose track's accepted verdict is reused.
-
-        Frames the detector rejected send nothing; a frame whose parts would all be reused while a frame-scope check
-        needs the VLM sends its first part anyway.
-        """
-        plan = Plan()
-        for i, r in enumerate(batch.results):
-            if batch.failures[i] is not None:
-                continue
-            names = r.anchors.data.get(CLASS_NAME_DATA_FIELD, np.array(["object"] * len(r.anchors)))
-            reused = self._reusable(r)
-            rows = [j for j in range(len(r.parts)) if reused[j] is None]
-            plan.reused |= {(i, j): v for j, v in enumerate(reused) if v is not None}
-            if not rows and len(r.parts) and self.checklist.frame_needs_vlm:
-                rows.append(0)
-                del plan.reused[(i, 0)]
-            for j in rows:
-                a = int(r.parts.data[ANCHOR_INDEX_KEY][j])
-                plan.candidates.append(
-                    Candidate(r.frame.image, r.parts[j], r.anchors.xyxy[a], str(names[a]), self.part_name)
-                )
-                plan.owners.append((i, j))
-        return plan
+    def _plan(self, batch: Perceived, start: int = 0) -> tuple[Plan, int]:
+        """The validator's candidates and the reused verdicts of the run of frames from ``start`` (``plan_run``)."""
+        reuse = self.cfg.tracking.revalidate_s > 0
+        return plan_run(batch, start, self._reusable, self.checklist, self.part_name, reuse)
 
     def _reusable(self, r: FrameResult) -> list[Verdict | None]:
         """Per part of a frame, its track's verdict when it may be reused (``StreamTracks.reusable``), else None."""

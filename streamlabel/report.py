@@ -183,6 +183,10 @@ def print_status(state: dict[str, Any], console: Console) -> None:
             str(s.get("url", "")),
         )
     console.print(streams)
+    if state.get("cluster"):  # the Ray engine's actors and nodes (docs/cluster.md)
+        from streamlabel.cluster.status import print_cluster
+
+        print_cluster(state, console)
 
     if state.get("stages"):
         stages = Table(title="stages")

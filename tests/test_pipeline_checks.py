@@ -102,7 +102,7 @@ def make(
     grounder: ScriptedGrounder | None = None,
 ) -> Labeler:
     settings = dict(settings or {})  # these tests judge every frame: the novelty gate is off (test_pipeline_novelty)
-    settings["tracking"] = {"novelty": {"enabled": False}, **settings.get("tracking", {})}
+    settings["tracking"] = {"novelty": {"enabled": False}, "revalidate_s": 0.0, **settings.get("tracking", {})}
     cfg = Config.model_validate(settings)
     detector = ScriptedDetector(script, people)
     stages = Stages(detector, grounder or ScriptedGrounder(), ScriptedSegmenter(jumps), validator)  # type: ignore[arg-type]
@@ -248,12 +248,14 @@ def test_reuse_stops_after_max_reuses() -> None:
 
 
 def test_max_reuses_holds_inside_one_batch() -> None:
-    """A batch's frames are planned before any is decided: the reuses it grants count at once."""
+    """A batch is judged in runs: frame 2 reuses frame 1's verdict judged in the same batch, and the reuses a run
+    grants count at once, so a batch reuses exactly as frames one by one do."""
     validator = ScriptValidator()
     labeler = make(walking_dog(9), validator, {"tracking": {"revalidate_s": 10.0, "max_reuses": 2}})
     frames = frames_of(9)
-    results = labeler.label(frames[:3]) + labeler.label(frames[3:])  # 3-8 reuse frame 2's verdict at most twice
-    assert [row[0] for row in reused(results)] == [False, False, False, True, True, False, False, False, False]
+    results = labeler.label(frames[:3]) + labeler.label(frames[3:])
+    assert [row[0] for row in reused(results)] == [False, False, True, True, False, True, True, False, True]
+    assert len(validator.seen) == 2 * 4  # frames 0, 1, 4 and 7 judged
 
 
 def test_a_verdict_below_the_review_threshold_is_never_reused() -> None:

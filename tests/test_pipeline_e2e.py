@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def write_config(path: Path, models: TinyModels, store: Path, validate_kind: str) -> Path:
     cfg = tiny_config_dict(models, store, {})
+    cfg["tracking"] = {"novelty": {"enabled": False}}  # every frame is judged: the counts below (test_pipeline_novelty)
     if validate_kind == "scripted":
         cfg["models"]["validate"] = {"kind": "scripted"}
         cfg["target"]["validation"]["review_threshold"] = 0.8
@@ -47,7 +48,7 @@ def test_label_writes_a_trainable_store(tmp_path: Path, tiny_models: TinyModels,
     labels = sorted(p for p in (store / "labels").rglob("*.txt") if "kitchen" in p.parts)
     # 2 s at 5 fps, every frame has an anchor with the tiny YOLO; the first one's dog is not a confirmed track yet, so
     # its passing parts go to review (an unpainted copy under review/) and the other 9 frames are in the dataset (the
-    # novelty gate is off by default).
+    # novelty gate is off in this config).
     assert len(images) == len(labels) == 9
     assert [p.stem for p in images] == [p.stem for p in labels]
     # Every label file parses as YOLO-seg and the manifest agrees with the files.
@@ -146,6 +147,7 @@ def test_unreachable_validator_keeps_every_candidate_pending(
     clip, _ = scene_clip
     store = tmp_path / "store"
     cfg = tiny_config_dict(tiny_models, store, {})
+    cfg["tracking"] = {"novelty": {"enabled": False}}  # every sampled frame reaches the validator (counted below)
     cfg["models"]["validate"] = {
         "kind": "ollama",
         "host": f"http://127.0.0.1:{closed_port()}",

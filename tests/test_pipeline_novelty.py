@@ -9,19 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import supervision as sv
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamlabel.bench.quality import STREAM, Variant
-from streamlabel.bench.quality_scene import SceneBook, read_mark
+from streamlabel.bench.quality import GOAL_PRECISION, STREAM, Variant, bench_quality
+from streamlabel.bench.quality_scene import T0, SceneBook, read_mark
 from streamlabel.bench.quality_stages import StageErrors, register_bench_stages
 from streamlabel.bench.quality_static import StaticScene, StaticSceneSpec, bench_static, moments_kept
 from streamlabel.config import Config
 from streamlabel.daemon.metrics import DaemonMetrics
+from streamlabel.frames import ANCHOR_INDEX_KEY, Frame, FrameResult
+from streamlabel.judging import Sifter
 from streamlabel.pipeline import Labeler, Stages
 from streamlabel.stages.base import Runtime
 from streamlabel.store import DatasetStore
 from streamlabel.store.check import check_store
+from streamlabel.tracking.tracker import UNCONFIRMED
 
 # No detector or grounder mistakes (the boxes still jitter): what the gate drops is the scene's stillness only.
 CLEAN = StageErrors(
@@ -132,3 +137,59 @@ def test_the_static_benchmark_meets_its_goals_on_a_short_run(minutes: float) -> 
     assert on["moments"] == 6 and result["moments_kept_share"] == 1.0
     assert result["fewer_validator_calls"] >= 0.75 and result["fewer_stored"] >= 0.75
     assert on["stored_frames"] < off["stored_frames"] and on["validator_calls"] < off["validator_calls"]
+
+
+def test_the_budget_run_keeps_day_and_night_within_the_budget() -> None:
+    result = bench_static(seeds=1, minutes=2.0, daily_budget=10)
+    budget, on = result["budget"], result["gate_on"]
+    assert budget["daily_budget"] == 10 and budget["frames"] == on["frames"] == 240
+    assert budget["stored_frames"] == budget["stored_day"] + budget["stored_night"] <= 10
+    assert budget["stored_day"] > 0 and budget["stored_night"] > 0 and budget["both_represented"]
+    assert budget["within_budget"] and budget["refused"] > 0
+    assert budget["stored_frames"] < on["stored_frames"]  # the budget refused some of what the gate sent on
+    # Without a budget the report has no budget run.
+    assert "budget" not in bench_static(seeds=1, minutes=0.5)
+
+
+def test_a_spread_sequence_covers_one_utc_day_at_its_own_stream_rate() -> None:
+    frames = StaticScene(StaticSceneSpec(minutes=1.0, seed=0, spread_over_day=True)).frames(STREAM)
+    assert frames[0].time.date() == frames[-1].time.date()
+    assert (frames[-1].time - frames[0].time).total_seconds() > 0.99 * 86_400
+    assert frames[1].pts - frames[0].pts == pytest.approx(0.5)
+
+
+def _tentative_result(ids: list[int] | None) -> FrameResult:
+    image = np.zeros((48, 64, 3), np.uint8)
+    anchors = sv.Detections(xyxy=np.array([[4.0, 4.0, 60.0, 44.0]]), tracker_id=np.array([1]))
+    parts = sv.Detections(
+        xyxy=np.array([[10.0, 10.0, 20.0, 20.0], [30.0, 10.0, 40.0, 20.0]]),
+        tracker_id=None if ids is None else np.array(ids),
+        data={ANCHOR_INDEX_KEY: np.array([0, 0])},
+    )
+    return FrameResult(Frame(STREAM, 0, 0.0, T0, image), anchors, parts)
+
+
+@pytest.mark.parametrize(
+    ("novelty", "ids", "kept"),
+    [
+        (True, [UNCONFIRMED, UNCONFIRMED], 0),  # tracking on, no confirmed part: nothing to judge yet
+        (False, [UNCONFIRMED, UNCONFIRMED], 2),  # the gate off judges every part
+        (True, None, 2),  # tracking off (no track ids): every part goes on
+        (True, [UNCONFIRMED, 5], 0),  # a new track's first frame (min_track_frames 3) does not send it on
+    ],
+)
+def test_frames_without_a_confirmed_part_track_go_on_only_without_the_gate(
+    novelty: bool, ids: list[int] | None, kept: int
+) -> None:
+    sifter = Sifter(_config(novelty))
+    r = _tentative_result(ids)
+    sifter.sift(r, person=False)
+    assert len(r.parts) == kept
+    assert sifter.counts(STREAM)["gate_frames_dropped"] == (2 - kept) // 2
+
+
+def test_the_busy_benchmark_meets_the_label_goals_with_the_gate_on() -> None:
+    # The label-quality scenes (issue 12): dropping near-copies must not raise the share of wrong labels.
+    result = bench_quality(seeds=3, frames=60, variants=[Variant("gate", tracking=True, novelty=True)])
+    pooled = result["variants"][0]["figures"]["pooled"]
+    assert pooled["precision"] >= GOAL_PRECISION and pooled["recall_passed"] >= 0.95

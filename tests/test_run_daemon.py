@@ -107,6 +107,7 @@ def test_service_lifecycle(tmp_path: Path, tiny_models: TinyModels, scene_clip) 
         m = daemon.metrics()
         assert m[("streamlabel_stream_status", (("status", "offline"), ("stream", "broken")))] == 1
         assert stream_metric(m, "streamlabel_stream_restarts_total", "cam") == 0
+        assert m[("streamlabel_clips_pending", ())] == 0 and ("streamlabel_clips_queued", ()) in m  # read live
 
         # SIGHUP with a new stream: it starts, the old one goes on.
         cam_before = stream_metric(daemon.metrics(), SAMPLED, "cam")

@@ -29,11 +29,9 @@ log = logging.getLogger(__name__)
 OURS = "streamlabel"
 OURS_DEFAULTS = "streamlabel-defaults"
 THEIRS = ("sort", "bytetrack", "ocsort")
-# Ours as set up for this data: the detector passes low-scoring boxes on (down to 0.1, as ByteTrack and OC-SORT
-# expect), so below 0.5 a detection only extends a track; people filmed at 25 fps turn and stop within a few
-# frames, so the motion may change twice as fast as the default allows. The pipeline's detectors drop boxes below
-# target.min_confidence themselves, hence its defaults (OURS_DEFAULTS shows ours with every default).
-BENCH_CONFIG = TrackingConfig(low_score=0.5, process_noise=2.0)
+# Ours with the pipeline's defaults (low_score 0.5: this detector passes boxes down to 0.1, as ByteTrack and OC-SORT
+# expect, and below 0.5 a box only extends a track). OURS_DEFAULTS is the same unless ``compare`` gets a config.
+BENCH_CONFIG = TrackingConfig()
 MISSING_TRACKERS = (
     "SORT, ByteTrack and OC-SORT need roboflow's trackers package: pip install 'streamlabel[bench]' "
     "(only our tracker was scored)"

@@ -10,7 +10,8 @@ a temporary store, exactly as the daemon stores them, and the figures are read b
 
 - ``no tracking``: ``tracking.enabled: false``;
 - ``tracking``: tracking on, every candidate validated (``revalidate_s: 0``);
-- ``reuse N s``: tracking on, a track's passing verdict reused for ``reuse_s`` seconds.
+- ``reuse N s``: tracking on, a track's verdict reused for ``reuse_s`` seconds (by default ``revalidate_s``'s
+  default, as a user gets it).
 
 The novelty gate (``tracking.novelty``) is on in the tracking variants, as by default; ``Variant(novelty=False)``
 turns it off. ``label_scene`` is the runner, shared with the static scene (``bench.quality_static``).
@@ -38,6 +39,7 @@ from streamlabel.bench.quality_score import score_store
 from streamlabel.bench.quality_stages import KIND, StageErrors, register_bench_stages
 from streamlabel.config import Config
 from streamlabel.config.target import DEFAULT_CHECKS
+from streamlabel.config.tracking import TrackingConfig
 from streamlabel.pipeline import Labeler, Stages
 from streamlabel.stages.base import Runtime
 from streamlabel.store import DatasetStore
@@ -55,6 +57,7 @@ FIGURES = (
     "review_share",
     "ignore_per_frame",
     "validator_calls_per_frame",
+    "validator_requests_per_frame",
     "bad_share",
     "candidates_per_frame",
     "dataset_frames",
@@ -90,8 +93,10 @@ class Variant:
         return Config.model_validate(data)
 
 
-def default_variants(reuse_s: float = 3.0) -> list[Variant]:
-    """Tracking off, tracking on, and tracking on with verdict reuse for ``reuse_s`` seconds."""
+def default_variants(reuse_s: float | None = None) -> list[Variant]:
+    """Tracking off, tracking on without reuse, and tracking on with verdict reuse for ``reuse_s`` seconds (None:
+    ``tracking.revalidate_s``'s default, what a user gets)."""
+    reuse_s = TrackingConfig().revalidate_s if reuse_s is None else reuse_s
     return [
         Variant("no tracking", tracking=False),
         Variant("tracking", tracking=True),
@@ -168,6 +173,8 @@ def label_scene(
             figures = figures_of(scene, store, calls, scored)
         finally:
             store.close()
+    requests = stages.validator.calls if stages.validator is not None else 0  # validate() calls: a batch's runs
+    figures["validator_requests_per_frame"] = round(requests / len(frames), 3)
     figures["ms_per_frame"] = round(1000 * elapsed_s / len(frames), 2)
     figures["sift"] = labeler.sift_counts().get(STREAM, {})
     return figures

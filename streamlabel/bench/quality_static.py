@@ -8,21 +8,30 @@ the store, in any copy (dataset, review, pending, rejected). The cushion, the sc
 rates are the ones of the busy scene (``bench.quality_scene``, ``bench.quality_stages``).
 
 ``bench_static`` labels the same sequences with the novelty gate off and on (the real Labeler and DatasetStore,
-tracking on) and reports validator calls, frames stored, distinct moments kept and the precision of the dataset.
-The goal: at least 90% fewer stored frames and validator calls with the gate on, at least 98% of the moments kept.
+tracking on) and reports validator calls, frames stored (by day and by night), distinct moments kept and the
+precision of the dataset. The goal: at least 90% fewer stored frames and validator calls with the gate on, at
+least 98% of the moments kept. With ``daily_budget``, a third run adds ``store.daily_budget`` to the gate; its
+sequences' capture times are spread evenly over one UTC day (``StaticSceneSpec.spread_over_day``; the stream
+times the gate and the tracker see stay at 2 fps), so that each sequence is one budget day, and the report says
+what the day and night pools kept and whether both are represented.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import cv2
 import numpy as np
 
-from streamlabel.bench.quality_scene import FrameTruth, QualityScene, QualitySceneSpec, _Dog, _eye_boxes, mark
+from streamlabel.bench.quality import Variant, label_scene  # the busy benchmark's runner
+from streamlabel.bench.quality_scene import T0, FrameTruth, QualityScene, QualitySceneSpec, _Dog, _eye_boxes, mark
+from streamlabel.config import Config
+from streamlabel.frames import Frame
+from streamlabel.store.budget import DAY_S
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,7 @@ class StaticSceneSpec:
     burst_s: tuple[float, float] = (3.0, 8.0)  # how long a burst lasts
     speed_px_s: tuple[float, float] = (20.0, 40.0)  # how fast the dog moves during a burst
     seed: int = 0
+    spread_over_day: bool = False  # capture times spread over one UTC day (stream times stay at ``fps``)
 
     @property
     def frames(self) -> int:
@@ -102,6 +112,15 @@ class StaticScene(QualityScene):
             out.append((start, min(start + length - 1, n - 1)))
         return out
 
+    def frames(self, stream: str) -> list[Frame]:
+        """The sequence's frames; with ``spread_over_day`` their capture times (``Frame.time``, what the daily budget
+        reads) cover one UTC day evenly while their stream times (``pts``) stay ``1 / fps`` apart."""
+        frames = super().frames(stream)
+        if not self.static.spread_over_day:
+            return frames
+        step_s = DAY_S / len(frames)
+        return [replace(f, time=T0 + timedelta(seconds=f.seq * step_s)) for f in frames]
+
     def night(self, i: int) -> bool:
         """Whether frame ``i`` is night footage (the second half)."""
         return i >= self.spec.frames // 2
@@ -121,14 +140,33 @@ def moments_kept(scene: StaticScene, stored_seqs: set[int]) -> int:
     return sum(any(seq in stored_seqs for seq in range(first, last + grace + 1)) for first, last in scene.moments)
 
 
+@dataclass(frozen=True)
+class BudgetVariant(Variant):
+    """A ``Variant`` with ``store.daily_budget`` (frames per stream and UTC day) and ``store.night_share``."""
+
+    daily_budget: int | None = None
+    night_share: float = 0.3
+
+    def config(self, people: bool) -> Config:
+        cfg = super().config(people)
+        store = cfg.store.model_copy(update={"daily_budget": self.daily_budget, "night_share": self.night_share})
+        return cfg.model_copy(update={"store": store})
+
+
 def static_figures(scene: StaticScene, store: Any, validator_calls: int, scored: dict[str, Any]) -> dict[str, Any]:
     """The static scene's figures of one labeled sequence, read back from its store."""
     seqs = {int(r["seq"]) for r in store.manifest.query("SELECT seq FROM frames")}
     kept = moments_kept(scene, seqs)
+    night = {seq for seq in seqs if scene.night(seq)}
     return {
         "frames": scene.spec.frames,
         "validator_calls": validator_calls,
         "stored_frames": len(seqs),
+        "stored_day": len(seqs - night),
+        "stored_night": len(night),
+        "moments_day": sum(not scene.night(first) for first, _ in scene.moments),
+        "moments_kept_day": moments_kept(scene, seqs - night),
+        "moments_kept_night": moments_kept(scene, night),
         "dataset_frames": scored["dataset_frames"],
         "moments": len(scene.moments),
         "moments_kept": kept,
@@ -137,20 +175,35 @@ def static_figures(scene: StaticScene, store: Any, validator_calls: int, scored:
     }
 
 
+def _total(runs: list[dict[str, Any]], name: str) -> int:
+    return sum(int(r[name]) for r in runs)
+
+
+def _precision(runs: list[dict[str, Any]]) -> float | None:
+    labels = sum(r["counts"]["labels"] for r in runs)
+    return round(sum(r["counts"]["correct"] for r in runs) / labels, 4) if labels else None
+
+
+TOTALS = (
+    "frames",
+    "validator_calls",
+    "stored_frames",
+    "stored_day",
+    "stored_night",
+    "dataset_frames",
+    "moments",
+    "moments_kept",
+)
+
+
+def totals(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sums of ``TOTALS`` over the sequences, and the pooled precision of their datasets."""
+    return {n: _total(runs, n) for n in TOTALS} | {"precision": _precision(runs)}
+
+
 def compare(off: list[dict[str, Any]], on: list[dict[str, Any]]) -> dict[str, Any]:
     """Totals over the sequences with the gate off and on, the reductions, and whether the goals are met."""
-
-    def total(runs: list[dict[str, Any]], name: str) -> int:
-        return sum(int(r[name]) for r in runs)
-
-    def precision(runs: list[dict[str, Any]]) -> float | None:
-        labels = sum(r["counts"]["labels"] for r in runs)
-        return round(sum(r["counts"]["correct"] for r in runs) / labels, 4) if labels else None
-
-    out: dict[str, Any] = {}
-    for name, runs in (("gate_off", off), ("gate_on", on)):
-        names = ("frames", "validator_calls", "stored_frames", "dataset_frames", "moments", "moments_kept")
-        out[name] = {n: total(runs, n) for n in names} | {"precision": precision(runs)}
+    out: dict[str, Any] = {"gate_off": totals(off), "gate_on": totals(on)}
     a, b = out["gate_off"], out["gate_on"]
     out["fewer_stored"] = round(1 - b["stored_frames"] / max(a["stored_frames"], 1), 4)
     out["fewer_validator_calls"] = round(1 - b["validator_calls"] / max(a["validator_calls"], 1), 4)
@@ -163,23 +216,44 @@ def compare(off: list[dict[str, Any]], on: list[dict[str, Any]]) -> dict[str, An
     return out
 
 
-def bench_static(
-    seeds: int = 3, minutes: float = 10.0, *, progress: Callable[[str], None] | None = None
-) -> dict[str, Any]:
-    """Label the static sequences of seeds ``0..seeds-1`` with the gate off and on; the figures of ``compare``
-    plus each sequence's own (see the module doc)."""
-    from streamlabel.bench.quality import Variant, label_scene  # the busy benchmark's runner
+def budget_summary(runs: list[dict[str, Any]], daily_budget: int, night_share: float) -> dict[str, Any]:
+    """What the gate and ``daily_budget`` kept, by day and by night, over sequences that are one budget day each."""
+    out = {"daily_budget": daily_budget, "night_share": night_share} | totals(runs)
+    out["moments_day"] = _total(runs, "moments_day")
+    out["moments_kept_day"] = _total(runs, "moments_kept_day")
+    out["moments_kept_night"] = _total(runs, "moments_kept_night")
+    out["refused"] = sum(int(r["sift"].get("budget_refused", 0)) for r in runs)
+    out["within_budget"] = all(r["stored_frames"] <= daily_budget for r in runs)
+    out["both_represented"] = all(r["stored_day"] > 0 and r["stored_night"] > 0 for r in runs)
+    return out
 
+
+def bench_static(
+    seeds: int = 3,
+    minutes: float = 10.0,
+    *,
+    daily_budget: int | None = None,
+    night_share: float = 0.3,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Label the static sequences of seeds ``0..seeds-1`` with the gate off and on (and, with ``daily_budget``, the
+    gate and the budget); the figures of ``compare`` (and ``budget_summary`` as ``budget``) plus each sequence's
+    own (see the module doc)."""
     if seeds < 1 or minutes <= 0:
         raise ValueError(f"seeds must be at least 1 and minutes above 0 (got seeds={seeds}, minutes={minutes})")
-    runs: dict[str, list[dict[str, Any]]] = {"gate_off": [], "gate_on": []}
-    for name, novelty in (("gate_off", False), ("gate_on", True)):
+    settings = [("gate_off", False, None), ("gate_on", True, None)]
+    if daily_budget is not None:
+        settings.append(("gate_budget", True, daily_budget))
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in settings}
+    for name, novelty, budget in settings:
         for seed in range(seeds):
             if progress is not None:
                 progress(f"static scene, {name}: seed {seed + 1}/{seeds}")
-            scene = StaticScene(StaticSceneSpec(minutes=minutes, seed=seed))
-            variant = Variant(name, tracking=True, novelty=novelty)
+            scene = StaticScene(StaticSceneSpec(minutes=minutes, seed=seed, spread_over_day=budget is not None))
+            variant = BudgetVariant(name, tracking=True, novelty=novelty, daily_budget=budget, night_share=night_share)
             runs[name].append(label_scene(variant, scene, seed, static_figures))
     out = {"seeds": seeds, "minutes": minutes} | compare(runs["gate_off"], runs["gate_on"])
+    if daily_budget is not None:
+        out["budget"] = budget_summary(runs["gate_budget"], daily_budget, night_share)
     out["runs"] = runs
     return out

@@ -144,7 +144,9 @@ def bench_segment_cmd(
 def bench_quality_cmd(
     seeds: Annotated[int, typer.Option(min=1, max=256, help="Sequences (seed 0..N-1; 1, 2, 3 dogs in turn).")] = 3,
     frames: Annotated[int, typer.Option(min=1, max=65536, help="Sampled frames per sequence (2 fps).")] = 60,
-    reuse_s: Annotated[float, typer.Option(min=0, help="tracking.revalidate_s of the reuse variant.")] = 3.0,
+    reuse_s: Annotated[
+        float | None, typer.Option(min=0, help="tracking.revalidate_s of the reuse variant (default: the config's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Label precision and recall of the real Labeler and store on scripted sequences with known truth."""
@@ -191,9 +193,12 @@ def _print_quality(result: dict) -> None:
 def bench_static_cmd(
     seeds: Annotated[int, typer.Option(min=1, max=256, help="Static sequences (seed 0..N-1).")] = 3,
     minutes: Annotated[float, typer.Option(min=0.1, help="Length of each sequence (2 fps).")] = 10.0,
+    daily_budget: Annotated[
+        int, typer.Option(min=0, help="store.daily_budget of a third run (gate + budget, a sequence = a day); 0: none.")
+    ] = 40,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The novelty gate off and on over a resting dog with bursts of activity, day and night (issue 14)."""
+    """The novelty gate off and on (and with a daily budget) over a resting dog with bursts, day and night."""
     import json
 
     from rich.table import Table
@@ -201,17 +206,25 @@ def bench_static_cmd(
     from streamlabel.bench.quality_static import bench_static
 
     with console.status("labeling static sequences …") as status:
-        result = bench_static(seeds, minutes, progress=status.update)
+        result = bench_static(seeds, minutes, daily_budget=daily_budget or None, progress=status.update)
     if as_json:
         print(json.dumps(result))
         return
     table = Table(title=f"static scene: {seeds} sequences x {minutes:g} min, totals")
-    for col in ("figure", "gate off", "gate on"):
+    runs = [result["gate_off"], result["gate_on"]] + ([result["budget"]] if "budget" in result else [])
+    for col in ("figure", "gate off", "gate on", f"gate + budget {daily_budget}/day")[: len(runs) + 1]:
         table.add_column(col, justify="left" if col == "figure" else "right")
-    figures = ("frames", "validator_calls", "stored_frames", "dataset_frames", "moments", "moments_kept", "precision")
-    for name in figures:
-        table.add_row(name, str(result["gate_off"][name]), str(result["gate_on"][name]))
+    figures = ("validator_calls", "stored_frames", "stored_day", "stored_night", "dataset_frames", "moments_kept")
+    for name in ("frames", *figures, "moments", "precision"):
+        table.add_row(name, *(str(run[name]) for run in runs))
     console.print(table)
+    if "budget" in result:
+        budget = result["budget"]
+        console.print(
+            f"budget: {budget['refused']} frames refused; day and night both kept in every sequence: "
+            f"{budget['both_represented']}; every sequence within its budget: {budget['within_budget']}",
+            highlight=False,
+        )
     console.print(
         f"fewer stored {result['fewer_stored']:.1%}, fewer validator calls {result['fewer_validator_calls']:.1%}, "
         f"moments kept {result['moments_kept_share']:.1%}; goals met: {result['goals_met']}",

@@ -76,7 +76,28 @@ def run(
     code = daemon.run()
     if not under_journald():  # the journal gets the one-line "stopped:" record instead of a table
         print_summary(daemon.stats, daemon.runner.labeler.times, store.root, console)
+    _exit_past_busy_threads(code)
     raise typer.Exit(code)
+
+
+def _exit_past_busy_threads(code: int) -> None:
+    """End the process at once when a thread the stop gave up on is still alive (a batch or a pending retry inside
+    torch or FFmpeg after the stop timeout): interpreter finalization under such a thread can abort the process
+    (SIGABRT, "terminate called without an active exception") and turn a clean exit 0 into a crash. Everything
+    the daemon owes is done by now: the store is closed and the outbox drained or left for the next start."""
+    import logging
+    import os
+    import sys
+    import threading
+
+    busy = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if not busy:
+        return
+    logging.getLogger(__name__).debug("exiting past busy threads: %s", ", ".join(busy))
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 @app.command()

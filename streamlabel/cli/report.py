@@ -114,7 +114,8 @@ def calibration_cmd(
                 for stmt in filter(str.strip, REVIEWS_SCHEMA.split(";")):
                     db.execute(stmt)
             audits = Audits(manifest, root, cfg.review.audit_fraction, cfg.store.infrared_max_saturation)
-            audits.refresh()
+            if audits.fraction > 0:  # every frame not considered yet (the daemon's housekeeping does it in batches)
+                audits.select()
             report = calibration(audits, target_precision)
         finally:
             manifest.close()
@@ -149,5 +150,7 @@ def _calibration_summary(report: dict[str, Any]) -> str:
             f"dataset precision: {ci(audit['dataset_precision'])}",
             f"threshold for {threshold['target']:.1%} precision: {at}",
             f"review items decided (biased sample): {report['review_items']['parts']}",
+            f"student finds decided: {report['student_finds']['decided']}, accepted (missed by the pipeline): "
+            f"{ci(report['student_finds']['accepted_by_people'])}",
         ]
     )

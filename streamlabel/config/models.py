@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, SecretStr
 
 from streamlabel.config.base import _Model
+from streamlabel.config.student import StudentConfig
 
 
 class DetectModelConfig(_Model):
@@ -167,6 +168,9 @@ class ModelsConfig(_Model):
     segment: SegmentModelConfig = Field(default_factory=SegmentModelConfig, description="Stage 3.")
     validate_: ValidateModelConfig = Field(
         default_factory=ValidateModelConfig, alias="validate", description="Stage 4."
+    )
+    student: StudentConfig = Field(
+        default_factory=StudentConfig, description="A trained student compared with the pipeline (docs/student.md)."
     )
 
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)

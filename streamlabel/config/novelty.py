@@ -10,18 +10,20 @@ from streamlabel.config.base import _Model
 class NoveltyConfig(_Model):
     """Keeps a tracked part only when it differs enough from what its track last kept.
 
-    A part is kept when any measure reaches its threshold (its anchor's appearance, the part or anchor box moving
-    or resizing, ``max_interval_s`` elapsed, a caller-given state changing); otherwise it is counted as a
-    near-copy. Untracked parts are always kept. The rule: docs/store.md ("Near-copies and daily budgets").
+    A new track's part is first kept at its ``min_track_frames``-th frame. After that, a part is kept when any
+    measure reaches its threshold (its anchor's appearance, the part or anchor box moving or resizing,
+    ``max_interval_s`` elapsed, a caller-given state changing); otherwise it is counted as a near-copy. With
+    tracking off every part is kept; with tracking on, a frame with only tentative parts is not. The rule:
+    docs/store.md ("Near-copies and daily budgets").
     Applied by the Labeler between tracking and validation (``judging.Sifter``).
     """
 
     enabled: bool = Field(
-        False,
-        description="Gate tracked parts by novelty. Off (the default for now): every part goes on to the validator "
-        "and the store. On, a camera watching a sleeping dog stores and validates about 93% fewer frames "
-        "(`streamlabel bench static`), but the share of wrong labels in the dataset rises on busy scenes "
-        "(precision 0.993 to 0.989 in `streamlabel bench quality`): the near-copies it drops are good frames.",
+        True,
+        description="Gate tracked parts by novelty (on by default). On, a camera watching a sleeping dog stores and "
+        "validates about 94% fewer frames (`streamlabel bench static`) and a busy scene about two thirds fewer, "
+        "with the dataset's precision kept (`streamlabel bench quality`, docs/performance.md). Off: every part goes "
+        "on to the validator and the store (all near-copies of a still dog are labeled and kept).",
     )
     thumbnail_px: int = Field(
         16,
@@ -68,6 +70,16 @@ class NoveltyConfig(_Model):
         "a row before a part is kept, so a one-frame outlier box is not a new moment; state changes and "
         "max_interval_s keep at once. Raising it ignores longer glitches and keeps a real change later (and misses "
         "changes shorter than that); 1 keeps at the first changed frame.",
+    )
+    min_track_frames: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="A new part track is first sent on at its this-many-th sampled frame as a confirmed track (the "
+        "first part of a track is kept at once with 1). Short false tracks (a box on a cushion's button, an ear seen "
+        "for a moment) then never reach the validator or the store, and a dog's first frames, before its own track "
+        "is confirmed, are not judged. Raising it also ignores longer false tracks, and labels a new dog later "
+        "(and not at all if it stays for fewer frames).",
     )
     max_interval_s: float = Field(
         60.0,

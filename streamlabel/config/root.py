@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from streamlabel.config.base import _Model
+from streamlabel.config.cluster import ClusterConfig
 from streamlabel.config.models import ModelsConfig
 from streamlabel.config.mqtt import MqttConfig
 from streamlabel.config.privacy import PrivacyConfig
@@ -18,6 +19,7 @@ from streamlabel.config.service import DaemonConfig, StoreConfig
 from streamlabel.config.streams import StreamConfig
 from streamlabel.config.target import TargetConfig
 from streamlabel.config.tracking import TrackingConfig
+from streamlabel.config.train import TrainConfig
 from streamlabel.redaction import redact
 
 STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -39,6 +41,10 @@ class Config(_Model):
     mqtt: MqttConfig | None = Field(None, description="MQTT broker for events; unset writes <store>/events.jsonl.")
     daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="The service.")
     review: ReviewConfig = Field(default_factory=ReviewConfig, description="The review page in the browser.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training a student (docs/training.md).")
+    cluster: ClusterConfig | None = Field(
+        None, description="Run on a Ray cluster (docs/cluster.md); unset: one process."
+    )
 
     @field_validator("streams")
     @classmethod

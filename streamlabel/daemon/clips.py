@@ -20,8 +20,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from streamlabel.config import Config
 from streamlabel.frames import Frame
+from streamlabel.store.clip_people import PeopleSpan
 from streamlabel.store.clips import ClipWriter, add_pending, pending_clips
 from streamlabel.store.dataset import DatasetStore
 from streamlabel.streams import is_live
@@ -42,6 +45,7 @@ class _Job:
     segment: TrackSegment
     url: str | None
     frames: tuple[Frame, ...]
+    people: PeopleSpan | None = None  # person boxes of the clip's sampled frames (privacy), taken at the cut
 
 
 class ClipCutter:
@@ -83,14 +87,16 @@ class ClipCutter:
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def remember(self, frame: Frame, url: str, loop: bool = False) -> None:
+    def remember(self, frame: Frame, url: str, loop: bool = False, people_xyxy: np.ndarray | None = None) -> None:
         """Note a labeled frame of a stream read from ``url``; live streams keep it for ``buffer_s`` seconds.
 
         A looped file is treated as live: its stream times run past the file's end, so its clips are encoded
-        from the buffer, not remuxed from the file.
+        from the buffer, not remuxed from the file. ``people_xyxy`` are the detector's person boxes of the frame
+        (``FrameResult.people``): clips with a person honour ``privacy.people`` (docs/privacy.md, "Clips").
         """
         if self.writer is None:
             return
+        self.writer.people.add(frame.stream, frame.pts, people_xyxy)  # privacy.people in clips (store/clip_people)
         buffered = is_live(url) or loop
         self._urls[frame.stream] = url if not loop else ""
         if not buffered or self.buffer_s <= 0:
@@ -108,7 +114,12 @@ class ClipCutter:
             return 0
         queued = 0
         for segment in segments:
-            job = _Job(segment, self._urls.get(segment.stream) or None, tuple(self._frames.get(segment.stream, ())))
+            job = _Job(
+                segment,
+                self._urls.get(segment.stream) or None,
+                tuple(self._frames.get(segment.stream, ())),
+                self.writer.people_for(segment),
+            )
             self._ensure_thread()
             try:
                 self._jobs.put(job, timeout=self.wait_s)
@@ -118,9 +129,16 @@ class ClipCutter:
             queued += 1
         return queued
 
+    @property
+    def queued(self) -> int:
+        """Clips waiting in the queue (approximate while the clip thread runs)."""
+        return self._jobs.qsize()
+
     def forget(self, stream: str) -> None:
         """The stream ended: drop its buffered frames (clips already queued keep their snapshot)."""
         self._frames.pop(stream, None)
+        if self.writer is not None:
+            self.writer.people.forget(stream)
 
     def resume(self) -> int:
         """Cut the clips the last stop left pending (file sources), first thing in the clip thread; returns how
@@ -175,7 +193,7 @@ class ClipCutter:
         assert self.writer is not None
         if job.url and not is_live(job.url):
             try:
-                add_pending(self.writer.store, job.segment, job.url)
+                add_pending(self.writer.store, job.segment, job.url, job.people)
             except Exception as exc:  # the store is failing: the clip is lost, the stop goes on
                 log.error(
                     "clip of %s track %d could not be left pending: %s", job.segment.stream, job.segment.track_id, exc
@@ -214,7 +232,7 @@ class ClipCutter:
         segment = job.segment
         assert self.writer is not None
         try:
-            record = self.writer.write(segment, job.url, job.frames)
+            record = self.writer.write(segment, job.url, job.frames, job.people)
         except Exception as exc:  # one bad clip (disk, codec) must not stop the others
             log.error("clip of %s track %d failed: %s", segment.stream, segment.track_id, exc)
             return

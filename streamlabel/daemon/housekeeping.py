@@ -12,12 +12,16 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 from streamlabel.config import Config
 from streamlabel.stages.base import Validator
+from streamlabel.store.audit import Audits
 from streamlabel.store.dataset import DatasetStore
 from streamlabel.store.pending import PendingRetry
 from streamlabel.store.retention import prune
+from streamlabel.train.schedule import scheduler_for
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ class Housekeeper(threading.Thread):
         on_change: Callable[[], None] = lambda: None,
         retry_s: float = PENDING_RETRY_S,
         prune_s: float = PRUNE_INTERVAL_S,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__(name="housekeeping", daemon=True)
         self.cfg = cfg
@@ -57,6 +62,10 @@ class Housekeeper(threading.Thread):
         self.judged = 0
         self.pruned_frames = 0
         self._halt = threading.Event()
+        # Scheduled student training (train.every_labels / every_s, docs/training.md); None when not configured.
+        self.trainer = scheduler_for(cfg, store.manifest, store.root, config_path)
+        fraction = cfg.review.audit_fraction  # the audit choice (store/audit.py) is made here, never in a page request
+        self.audits = Audits(store.manifest, store.root, fraction, cfg.store.infrared_max_saturation)
 
     @property
     def prunes(self) -> bool:
@@ -71,6 +80,8 @@ class Housekeeper(threading.Thread):
     def stop(self, timeout_s: float = 5.0) -> bool:
         """Halt and wait up to ``timeout_s`` for the thread; True when it ended (the store may be closed)."""
         self.halt()
+        if self.trainer is not None:
+            self.trainer.stop(timeout_s)
         if self.is_alive():
             self.join(timeout_s)
         if self.is_alive():
@@ -95,6 +106,9 @@ class Housekeeper(threading.Thread):
         next_prune = time.monotonic()
         while not self._halt.is_set():
             busy = self.retry is not None and self._guard("pending retry", self._retry_round)
+            busy = self._guard("audit selection", self.audits.catch_up) or busy  # a backlog left: go on at once
+            if self.trainer is not None:
+                self._guard("training schedule", partial(self.trainer.tick, time.time()))
             if self.prunes and time.monotonic() >= next_prune:
                 self._guard("retention", self._prune)
                 next_prune = time.monotonic() + self.prune_s

@@ -139,6 +139,8 @@ class _StateCollector(Collector):
             ("store_bytes", "Bytes in the store folder (walked every minute)."),
             ("labeler_tick_age_seconds", "Seconds since the labeler loop last ticked."),
             ("sink_connected", "1 when the event sink is connected."),
+            ("clips_queued", "Clips waiting for the clip thread."),
+            ("clips_pending", "Clips a stop left to be cut at a later start (clips_pending rows)."),
         ):
             if state.get(key) is not None:
                 yield GaugeMetricFamily(f"streamlabel_{key}", help_text, value=float(state[key]))

@@ -16,7 +16,7 @@ from streamlabel.config import Config, ConfigError, StreamConfig, load
 log = logging.getLogger(__name__)
 
 # Sections (and daemon fields) that a reload cannot change: the models, the store and the sink are built at start.
-RESTART_SECTIONS = ("target", "models", "tracking", "store", "mqtt")
+RESTART_SECTIONS = ("target", "models", "tracking", "store", "privacy", "mqtt", "review", "train", "cluster")
 LIVE_DAEMON_FIELDS = ("log_level",)
 
 

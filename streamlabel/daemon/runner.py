@@ -310,6 +310,11 @@ class Runner:
         self.heartbeats["labeler"].beat()
         if self.metrics is not None:
             self.metrics.observe_batch(perceived.times)
+        self.commit(results, segments, self.labeler.take_sightings())
+
+    def commit(self, results: list[FrameResult], segments: list[Any], sightings: list[Any]) -> None:
+        """Store and publish judged results in order, then cut the clips of the segments that ended with them
+        (also called by the cluster driver with what its labeler actors judged)."""
         for result in results:
             try:
                 stored = self.store.write(result, self.config_hash)
@@ -325,11 +330,11 @@ class Runner:
                 self.metrics.observe_result(result, stored)
             if self._on_result is not None:
                 self._on_result(result, stored)
-        self.tracks_seen.write(self.labeler.take_sightings())  # one transaction per batch
+        self.tracks_seen.write(sightings)  # one transaction per batch
         sources = {s.name: s.cfg for s in self.supervisor.slots()}
-        for frame in perceived.frames:
-            if frame.stream in sources:
-                self.clips.remember(frame, sources[frame.stream].url, sources[frame.stream].loop)
+        for r in results:  # with the detector's person boxes: privacy in clips
+            if r.frame.stream in sources:
+                self.clips.remember(r.frame, sources[r.frame.stream].url, sources[r.frame.stream].loop, r.people.xyxy)
         self._cut(segments)
 
     def _close_ended(self) -> None:

@@ -33,6 +33,7 @@ from streamlabel.daemon.state import snapshot, stage_times, stats_payload
 from streamlabel.events import open_sink
 from streamlabel.pipeline import Stages
 from streamlabel.review import review_server
+from streamlabel.store.clips import count_pending
 from streamlabel.store.dataset import DatasetStore
 from streamlabel.streams import StreamStatus, is_live
 
@@ -76,10 +77,13 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.sink = open_sink(cfg, store.manifest)
         self.metrics = DaemonMetrics()
-        self.runner = Runner(cfg, stages, store, sink=self.sink, metrics=self.metrics, service=True)
+        runner_cls: type[Runner] = Runner
+        if cfg.cluster is not None:  # the daemon is the Ray driver (docs/cluster.md); Ray is imported only then
+            from streamlabel.cluster import ClusterRunner as runner_cls
+        self.runner = runner_cls(cfg, stages, store, sink=self.sink, metrics=self.metrics, service=True)
         self.runner.finite = only_files(cfg)
         self.sizer = StoreSizer(store.root)
-        self.housekeeper = Housekeeper(cfg, store, stages.validator, on_change=self.sink.wake)
+        self.housekeeper = Housekeeper(cfg, store, stages.validator, on_change=self.sink.wake, config_path=config_path)
         self.metrics.bind(self._metric_state)
         self.server: MetricsServer | None = None
         if cfg.daemon.metrics_address:
@@ -329,7 +333,17 @@ class Daemon:
             "labeler_tick_age_seconds": time.monotonic() - self.runner.tick,
             "sink_connected": int(bool(self.sink.connected)),
             "sift": self.runner.labeler.sift_counts(),
+            **self._clip_state(),
         }
+
+    def _clip_state(self) -> dict[str, int | None]:
+        """Clips waiting in the clip thread's queue and clips a stop left for a later start."""
+        try:
+            pending: int | None = count_pending(self.store)
+        except Exception as exc:  # a closed or locked database must not break a scrape
+            log.debug("pending clips unavailable: %s", exc)
+            pending = None
+        return {"clips_queued": self.runner.clips.queued, "clips_pending": pending}
 
     def _depth(self) -> int | None:
         try:
@@ -360,9 +374,11 @@ class Daemon:
             "sift": self.runner.labeler.sift_counts(),
             "outbox_depth": self._depth(),
             "sink_connected": bool(self.sink.connected),
+            **self._clip_state(),
             "store_bytes": self.sizer.bytes,
             "reloads": dict(self.reloads),
             "needs_restart": self.needs_restart,
+            "cluster": self.runner.cluster_state() if hasattr(self.runner, "cluster_state") else None,
         }
 
 

@@ -109,6 +109,11 @@ class ClipEvent(_Event):
     path: str = Field(description="MP4 path relative to the store root.")
     sidecar: str | None = Field(None, description="JSON sidecar (per-frame labels and tracks) relative to the store.")
     track_id: int | None = Field(None, description="The track the clip follows.")
+    part: int = Field(
+        0,
+        description="Piece of the track: 0 for the first clip, then 1, 2, ... for the clips a long track is cut into "
+        "at tracking.clip_max_s (stream, track_id and part name one clip).",
+    )
     class_name: str | None = Field(None, description="Class of the tracked object.")
     start: str = Field(description="UTC ISO 8601 start of the clip (pre-roll included).")
     end: str = Field(description="UTC ISO 8601 end of the clip (post-roll included).")
@@ -123,9 +128,12 @@ class ReviewedEvent(_Event):
     review_id: int = Field(description="Row of the decision in the manifest's `reviews` table.")
     frame_id: str = Field(description="Stable frame id of the part's frame.")
     label_id: int = Field(description="Row of the part in the manifest's `labels` table.")
-    decision: str = Field(description="accept | fix (accepted with a new mask) | reject | not_target | undo.")
+    decision: str = Field(
+        description="accept | fix (accepted with a new mask) | reject | not_target | "
+        "add (a part a person drew around a missed one) | undo."
+    )
     status: str = Field(description="The part's status after the decision (accepted | rejected | review | pending).")
-    previous_status: str = Field(description="The part's status before the decision.")
+    previous_status: str = Field(description="The part's status before the decision (`missed` for an add).")
     who: str = Field(description="Who decided (the reviewer's name, or the account that served the page).")
     track_id: int | None = Field(None, description="Track of the part across frames; null without tracking.")
     image: str | None = Field(None, description="The frame's main image after the decision, relative to the store.")
@@ -162,6 +170,25 @@ class StatsEvent(_Event):
     outbox_depth: int = Field(0, description="Events stored but not yet delivered.")
 
 
+class ModelTrainedEvent(_Event):
+    """A student model finished training (``promoted`` false), or became the daemon's student (``promoted`` true)."""
+
+    kind: Literal["model_trained"] = Field("model_trained", description="What the event is; names its payload model.")
+    run_id: str = Field(description="The training run: its folder under <store>/models/ and its `models` row.")
+    base_model: str = Field(description="What training started from (.pt weights, or a .yaml: random init).")
+    weights: str = Field(description="The student's weights (best.pt) relative to the store root.")
+    snapshot_hash: str = Field(description="SHA-256 of the frozen dataset it trained on (snapshot.json).")
+    frames: dict[str, int] = Field(description="Frames it trained and validated on: {'train': n, 'val': n}.")
+    epochs: int = Field(description="Epochs trained.")
+    metrics: dict[str, float | None] = Field(
+        description="Its figures on the val split: box_map50, box_map50_95, mask_map50, mask_map50_95."
+    )
+    evaluation: dict[str, Any] | None = Field(
+        None, description="Its evaluation on the gold set (`streamlabel evaluate --json`), when one was made."
+    )
+    promoted: bool = Field(False, description="It became the daemon's student (it beat the previous one).")
+
+
 @dataclass(frozen=True)
 class Topic:
     """Where one kind of event goes."""
@@ -180,6 +207,7 @@ TOPICS: dict[str, Topic] = {
     "rejected": Topic("{stream}/rejected", 0, False, "a candidate was rejected, with reasons (if enabled)"),
     "clip": Topic("{stream}/clip", 1, False, "a clip of a finished track segment was written"),
     "reviewed": Topic("{stream}/reviewed", 1, False, "a person accepted, rejected or corrected an item"),
+    "model_trained": Topic("model/trained", 1, False, "a student model finished training, with its evaluation"),
     "stats": Topic("stats", 0, False, "periodic per-stream and per-stage figures"),
 }
 
@@ -191,6 +219,7 @@ MODELS: dict[str, type[_Event]] = {
     "rejected": RejectedEvent,
     "clip": ClipEvent,
     "reviewed": ReviewedEvent,
+    "model_trained": ModelTrainedEvent,
     "stats": StatsEvent,
 }
 

@@ -77,6 +77,11 @@ class SinkThread:
         self._status_changed(event)
         self.wake()
 
+    def statuses(self) -> dict[str, StatusEvent]:
+        """The latest state of each stream (the review page's live view shows it)."""
+        with self._lock:
+            return dict(self._statuses)
+
     def stats(self, payload: dict[str, Any]) -> None:
         """Publish periodic figures (QoS 0, never stored in the outbox)."""
         self._stats(StatsEvent(**{**payload, "outbox_depth": self.depth()}))

@@ -20,6 +20,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from streamlabel.config import Config
+from streamlabel.review.live_state import StreamStates
 from streamlabel.review.refine import Refiner, refiner_factory
 from streamlabel.review.routes import auth, calibration, fix, items, live, queue, report
 from streamlabel.review.security import Guard, GuardMiddleware
@@ -68,6 +69,7 @@ def create_app(
     app.state.guard = guard
     app.state.refiner = refiner or refiner_factory(cfg)
     app.state.templates = Templates()
+    app.state.stream_states = StreamStates(sink, None if sink is not None else cfg.daemon.metrics_address)
     if sink is not None and hasattr(sink, "wake"):
         app.add_middleware(_WakeSink, sink=sink)
     return app

@@ -22,15 +22,25 @@ STATUS_CHOICES = {
     "open+rejected": (*(str(s) for s in OPEN_STATUSES), "rejected"),
     "audit": ALL_STATUSES,  # undecided parts of audit frames, whatever their status (store/audit.py)
 }
-FILTER_KEYS = ("stream", "status", "check", "min", "max", "day")
+FILTER_KEYS = ("stream", "status", "check", "min", "max", "day", "disagrees")
 
 
 def reviews_of(request: Request) -> Reviews:
+    """The app's Reviews; FileNotFoundError (a 410 page) when the store was deleted underneath the server."""
+    store_of(request)
     return request.app.state.reviews
 
 
 def store_of(request: Request) -> DatasetStore:
-    return request.app.state.store
+    """The app's store; FileNotFoundError (a 410 page) when its manifest is gone: an open SQLite connection goes on
+    reading a deleted file, so without this check the pages would show a store that no longer exists."""
+    store: DatasetStore = request.app.state.store
+    if not store.manifest.path.is_file():
+        raise FileNotFoundError(
+            f"the store at {store.root} is gone ({store.manifest.path.name} was deleted or moved); restore it, or "
+            "restart the page on another store (--store)"
+        )
+    return store
 
 
 def filter_args(request: Request) -> dict[str, str]:
@@ -48,7 +58,9 @@ def queue_filter(request: Request) -> QueueFilter:
     if day and not DAY.match(day):
         raise HTTPException(400, f"day={day!r}: write it as YYYY-MM-DD")
     base = QueueFilter(statuses=STATUS_CHOICES[status], stream=args.get("stream"), failed_check=args.get("check"))
-    base = replace(base, audit=status == "audit")
+    if args.get("disagrees", "1") not in ("1", "on"):
+        raise HTTPException(400, f"disagrees={args['disagrees']!r}: write disagrees=1, or leave it out for every part")
+    base = replace(base, audit=status == "audit", disagrees="disagrees" in args)
     return replace(base, day=day, min_confidence=_fraction(args, "min"), max_confidence=_fraction(args, "max"))
 
 

@@ -37,12 +37,13 @@ class Refiner:
     ) -> list[list[float]]:
         """The outline of SAM2's mask for ``points`` (pixels, 1 positive, 0 negative), normalized to 0-1.
 
-        ``box_xyxy`` (pixels) narrows where the part is; raises NoMask when the mask is empty.
+        ``box_xyxy`` (pixels) says where the part is: with a box, points are optional (a box drawn around a part
+        the pipeline missed); without one, a positive point is needed. Raises NoMask when the mask is empty.
         """
-        if not any(label == 1 for *_, label in points):
+        if box_xyxy is None and not any(label == 1 for *_, label in points):
             raise NoMask("click at least one point on the part (a positive point)")
-        coords = np.array([[x, y] for x, y, _ in points], np.float32)
-        labels = np.array([int(label) for *_, label in points], np.int32)
+        coords = np.array([[x, y] for x, y, _ in points], np.float32) if points else None
+        labels = np.array([int(label) for *_, label in points], np.int32) if points else None
         box = None if box_xyxy is None else np.asarray(box_xyxy, np.float32)
         with self._lock:
             self._predictor.set_image(np.ascontiguousarray(image))
@@ -51,7 +52,7 @@ class Refiner:
             )
         outline = mask_to_polygon(np.asarray(masks[0]) > 0, self.tolerance_px)
         if len(outline) < 3:
-            raise NoMask("SAM2 found no region at these points; click inside the part, or fewer negative points")
+            raise NoMask("SAM2 found no region there; click inside the part, draw the box tighter, or fewer negatives")
         h, w = image.shape[:2]
         return [[round(float(x) / w, 6), round(float(y) / h, 6)] for x, y in outline]
 

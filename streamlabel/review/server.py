@@ -13,6 +13,7 @@ from streamlabel.config import Config
 from streamlabel.config.review import split_address
 from streamlabel.review.app import create_app
 from streamlabel.review.refine import refiner_factory
+from streamlabel.store.audit import Audits
 from streamlabel.store.dataset import DatasetStore
 
 log = logging.getLogger(__name__)
@@ -26,14 +27,16 @@ def review_server(cfg: Config, store: DatasetStore, sink: Any = None, segmenter:
     """The daemon's review page on ``review.address`` (mask fixes over ``segmenter``'s model), or None when off."""
     if cfg.review.address is None:
         return None
-    return ReviewServer(cfg, store, sink, required=False, segmenter=segmenter)
+    return ReviewServer(cfg, store, sink, required=False, segmenter=segmenter, select_audit=False)
 
 
 class ReviewServer:
     """Serves the review page on ``review.address`` (or ``address``) until ``stop``.
 
     ``required`` False (the daemon): a page that cannot bind its address is logged as an error and the daemon
-    labels on without it; True (``streamlabel review``): ``start`` raises.
+    labels on without it; True (``streamlabel review``): ``start`` raises. ``select_audit`` (``streamlabel
+    review``; the daemon's housekeeping does it otherwise): ``start`` chooses the audit frames once, in a thread
+    (store/audit.py: a first selection reads every image), while the page already answers.
     """
 
     def __init__(
@@ -44,8 +47,16 @@ class ReviewServer:
         address: str | None = None,
         required: bool = True,
         segmenter: Any = None,
+        select_audit: bool = True,
     ) -> None:
         self.required = required
+        self.audit_thread: threading.Thread | None = None
+        self._halt = threading.Event()
+        if select_audit and cfg.review.audit_fraction > 0:
+            audits = Audits(store.manifest, store.root, cfg.review.audit_fraction, cfg.store.infrared_max_saturation)
+            self.audit_thread = threading.Thread(
+                target=_select, args=(audits, self._halt), name="review-audit", daemon=True
+            )
         where = address or cfg.review.address
         if where is None:
             raise ReviewConfigError("review.address is null (the page is off); set it or pass --address HOST:PORT")
@@ -78,6 +89,8 @@ class ReviewServer:
     def start(self, timeout_s: float = 10.0) -> None:
         """Start serving; when the socket is not bound within ``timeout_s``, raises RuntimeError (``required``)."""
         self._thread.start()
+        if self.audit_thread is not None:
+            self.audit_thread.start()
         deadline = time.monotonic() + timeout_s
         where = f"{self._server.config.host}:{self._server.config.port}"
         while not self._server.started:
@@ -91,6 +104,25 @@ class ReviewServer:
         log.info("review page on %s", self.bound)
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop serving, and the audit selection after its batch (the store may be closed once this returns)."""
+        self._halt.set()
+        if self.audit_thread is not None and self.audit_thread.is_alive():
+            self.audit_thread.join(timeout_s)
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+
+
+def _select(audits: Audits, halt: threading.Event) -> None:
+    """The audit selection of ``streamlabel review`` (a thread): every frame not considered yet, a batch at a time
+    until ``halt``, then done."""
+    start, chosen = time.monotonic(), 0
+    try:
+        while not halt.is_set():
+            chosen += audits.select(audits.batch_frames)
+            if not audits.backlog:
+                break
+    except Exception:
+        log.exception("review: the audit selection failed; the audit queue shows what was chosen before")
+        return
+    log.info("review: audit selection done in %.1f s: %d more audit frame(s)", time.monotonic() - start, chosen)

@@ -3,9 +3,11 @@
 The review queue holds only what the pipeline was unsure of, so it never shows an auto-accepted label. The audit is
 an uncensored sample: a share ``review.audit_fraction`` of the stored frames that have parts, whatever their
 status, stratified by stream, day or night (``budget.is_infrared`` on the stored image) and confidence bin (the
-frame's lowest part confidence). Each stratum gets ``ceil(fraction × frames)`` audit frames, taken in the order
-of a hash of their frame id, so that the choice is the same for the daemon and for ``streamlabel review`` on an
-old store, and grows with the stratum without ever dropping a chosen frame.
+frame's lowest part confidence). Each stratum gets ``ceil(fraction × frames considered)`` audit frames; each
+selection takes the newly considered frames in the order of a hash of their frame id, and frames are considered in
+frame-id order (``batch_frames`` at a time), so the choice is reproducible and grows with the stratum without ever
+dropping a chosen frame. The selection runs in the daemon's housekeeping (``streamlabel review``: a thread at
+start); page requests only read the ``audits`` table.
 
 The ``audits`` table has one row per frame considered (its stratum is computed once: the image is read once);
 ``chosen`` marks audit frames. A person decides every part of an audit frame; a part counts once, with its live
@@ -40,8 +42,12 @@ CREATE TABLE IF NOT EXISTS audits (
 );
 CREATE INDEX IF NOT EXISTS audits_chosen ON audits(chosen, frame_id);
 """
+UNREADABLE = "unreadable"  # the stratum of a frame whose image does not decode: considered, never chosen
 BIN_WIDTH = 0.2  # confidence bins of the strata: 0.0-0.2 ... 0.8-1.0, and "none" (never judged)
-POSITIVE = ("accept", "fix")  # decisions that say the label is right
+POSITIVE = ("accept", "fix", "add")  # decisions that say the label is right
+ADDED_SOURCE = "person"  # labels.verdict_source of a part a person drew around a missed one (store/added_parts.py)
+# A part a person added and then took back (undo of the add: a not-target candidate); never waits for a decision.
+WITHDRAWN = f"(l.verdict_source = '{ADDED_SOURCE}' AND l.status = 'rejected' AND l.rejection = 'not_target')"
 
 # The live decision on each part: its latest decision that is not an undo and not undone.
 LIVE_DECISIONS = """
@@ -70,7 +76,7 @@ def is_open_audit_part(db: sqlite3.Connection, label_id: int) -> bool:
     """Whether a part belongs to an audit frame and has no live decision yet (any status may then be decided)."""
     row = db.execute(
         "SELECT 1 FROM labels l WHERE l.id = ? AND l.frame_id IN (SELECT frame_id FROM audits WHERE chosen = 1) "
-        "AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.label_id = l.id AND r.decision != 'undo' "
+        f"AND NOT {WITHDRAWN} AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.label_id = l.id AND r.decision != 'undo' "
         "AND r.undone_by IS NULL)",
         (label_id,),
     ).fetchone()
@@ -101,25 +107,37 @@ class Audits:
     fraction: float
     infrared_max_saturation: float = 12.0
 
-    refresh_s: float = 60.0  # ``refresh`` selects again at most this often
+    refresh_s: float = 60.0  # ``refresh`` selects again at most this often (at once while a backlog is left)
+    batch_frames: int = 2000  # frames ``refresh`` classifies per call (each one's image is read once)
 
     def __post_init__(self) -> None:
         ensure_schema(self.manifest)
         self._selected_at = -math.inf
+        self.backlog = self.fraction > 0  # frames may wait to be classified (a store audited for the first time)
 
     def refresh(self) -> int:
-        """``select`` when the fraction is above 0 and the last selection is older than ``refresh_s``."""
-        if self.fraction <= 0 or time.monotonic() - self._selected_at < self.refresh_s:
+        """``select`` up to ``batch_frames`` new frames when the fraction is above 0 and a backlog is left or the
+        last selection is older than ``refresh_s``. Runs in the daemon's housekeeping (``streamlabel review``:
+        a thread at start), never in a page request: a first selection on a large store reads every image."""
+        due = self.backlog or time.monotonic() - self._selected_at >= self.refresh_s
+        if self.fraction <= 0 or not due:
             return 0
         self._selected_at = time.monotonic()
-        return self.select()
+        return self.select(self.batch_frames)
 
-    def select(self) -> int:
-        """Consider the frames not considered yet and choose audit frames per stratum; returns how many were chosen."""
-        self._classify()
+    def catch_up(self) -> bool:
+        """``refresh``; True while frames are left to classify (the daemon's housekeeping calls it again at once)."""
+        self.refresh()
+        return self.backlog
+
+    def select(self, max_frames: int | None = None) -> int:
+        """Consider frames not considered yet (at most ``max_frames``; None: all) and choose audit frames per
+        stratum; returns how many were chosen."""
+        self.backlog = self._classify(max_frames)
         strata: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for frame_id, stratum, chosen in self.manifest.query("SELECT frame_id, stratum, chosen FROM audits"):
-            strata[stratum].append((frame_id, int(chosen)))
+            if stratum != UNREADABLE:
+                strata[stratum].append((frame_id, int(chosen)))
         picked = []
         for members in strata.values():
             want = math.ceil(self.fraction * len(members)) - sum(c for _, c in members)
@@ -133,24 +151,29 @@ class Audits:
             log.info("audit: chose %d more frame(s) of %s (fraction %s)", len(picked), self.root, self.fraction)
         return len(picked)
 
-    def _classify(self) -> None:
-        """Give each stored frame with parts and an image, not considered yet, its stratum (reads its image)."""
+    def _classify(self, max_frames: int | None = None) -> bool:
+        """Give stored frames with parts and an image, not considered yet, their stratum (reads each image once);
+        at most ``max_frames``. Returns whether frames are left (the limit was reached)."""
+        limit = -1 if max_frames is None else max_frames  # SQLite: a negative LIMIT is no limit
         rows = self.manifest.query(
             "SELECT f.frame_id, f.stream, coalesce(f.hold_image, f.image) AS image, min(l.verdict_confidence) AS conf "
             "FROM frames f JOIN labels l ON l.frame_id = f.frame_id "
             "WHERE coalesce(f.hold_image, f.image) IS NOT NULL "
-            "AND f.frame_id NOT IN (SELECT frame_id FROM audits) GROUP BY f.frame_id"
+            "AND f.frame_id NOT IN (SELECT frame_id FROM audits) GROUP BY f.frame_id ORDER BY f.frame_id LIMIT ?",
+            (limit,),
         )
         now, fresh = utc_now(), []
         for row in rows:
             image = cv2.imread(str(self.root / row["image"]), cv2.IMREAD_REDUCED_COLOR_4)
-            if image is None:
+            if image is None:  # recorded, so that the next batch moves on; never chosen
                 log.warning("audit: %s is not a readable image; frame %s left out", row["image"], row["frame_id"])
+                fresh.append((row["frame_id"], UNREADABLE, 0, now))
                 continue
             night = is_infrared(image, self.infrared_max_saturation)  # saturation ignores the channel order
             fresh.append((row["frame_id"], stratum_of(row["stream"], night, row["conf"]), 0, now))
         with self.manifest.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO audits (frame_id, stratum, chosen, time) VALUES (?, ?, ?, ?)", fresh)
+        return max_frames is not None and len(rows) >= max_frames
 
     def is_audit(self, frame_id: str) -> bool:
         """Whether ``frame_id`` is an audit frame."""
@@ -162,7 +185,8 @@ class Audits:
             f"WITH live AS ({LIVE_DECISIONS}) "
             "SELECT a.stratum, count(*) AS frames, sum(a.chosen) AS chosen, "
             "sum(a.chosen AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.frame_id = a.frame_id "
-            "AND l.id NOT IN (SELECT label_id FROM live))) AS done FROM audits a GROUP BY a.stratum ORDER BY a.stratum"
+            f"AND NOT {WITHDRAWN} AND l.id NOT IN (SELECT label_id FROM live))) AS done "
+            "FROM audits a GROUP BY a.stratum ORDER BY a.stratum"
         )
         return {r["stratum"]: {"frames": r["frames"], "chosen": r["chosen"], "done": r["done"]} for r in rows}
 
@@ -173,7 +197,7 @@ class Audits:
         rows = self.manifest.query(
             f"WITH live AS ({LIVE_DECISIONS}), pipe(id, frame_id, conf, status) AS ({PIPELINE_STATUS}), "
             "open_audit AS (SELECT a.frame_id FROM audits a JOIN labels l ON l.frame_id = a.frame_id "
-            "LEFT JOIN live ON live.label_id = l.id WHERE a.chosen = 1 AND live.label_id IS NULL) "
+            f"LEFT JOIN live ON live.label_id = l.id WHERE a.chosen = 1 AND live.label_id IS NULL AND NOT {WITHDRAWN}) "
             "SELECT p.id, p.frame_id, p.conf, p.status, live.decision, "
             "EXISTS (SELECT 1 FROM audits a WHERE a.frame_id = p.frame_id AND a.chosen = 1) AS audit, "
             "p.frame_id IN (SELECT frame_id FROM open_audit) AS open "

@@ -4,7 +4,9 @@ From the parts of done audit frames (``audit.Audits.outcomes``): precision and r
 Wilson score intervals, the dataset's precision (people's acceptances count as right, the pipeline's as right at
 the measured precision), a reliability table (confidence bins against the share people accepted), and the lowest
 confidence threshold whose acceptances would have met a target precision. Decisions on ordinary review items are
-summarised apart: the queue only holds what the pipeline was unsure of, a biased sample.
+summarised apart: the queue only holds what the pipeline was unsure of, a biased sample. Parts only the student
+found (``verdict_source = 'student'``, docs/student.md) carry no verdict: one a person accepts is a part the pipeline
+missed (it counts against recall, like a part a person drew), one a person rejects says nothing of the validator.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from streamlabel.frames import LabelStatus
+from streamlabel.frames import STUDENT_SOURCE, LabelStatus
 from streamlabel.store.audit import Audits
 
 Z_95 = 1.959964  # two-sided 95 % normal quantile
 RELIABILITY_BINS = 10
 PLOT_FILE = "reliability.png"
+MISSED = "missed"  # the pipeline status of a part it never offered (a person's add, a student find people accept)
 
 
 def wilson(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
@@ -99,11 +102,39 @@ def threshold_for(parts: list[dict[str, Any]], target: float) -> dict[str, Any]:
     return {"target": target, "threshold": None, "precision": None, "recall": None}
 
 
+def student_finds(audits: Audits) -> set[int]:
+    """The ids of decided parts that only the student found (few: read through the decisions)."""
+    rows = audits.manifest.query(
+        "SELECT DISTINCT r.label_id FROM reviews r JOIN labels l ON l.id = r.label_id WHERE l.verdict_source = ?",
+        (STUDENT_SOURCE,),
+    )
+    return {int(r[0]) for r in rows}
+
+
+def split_finds(parts: list[dict[str, Any]], finds: set[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``parts`` as the validator's figures see them, and the student's finds among them. A find people accepted
+    stays, as a part the pipeline missed; one they rejected is left out (no decision on a validator verdict)."""
+    kept, found = [], []
+    for part in parts:
+        if part["label_id"] not in finds:
+            kept.append(part)
+            continue
+        found.append(part)
+        if part["truth"]:
+            kept.append(part | {"pipeline": MISSED})
+    return kept, found
+
+
 def calibration(audits: Audits, target_precision: float = 0.99) -> dict[str, Any]:
-    """The calibration report of one store: audit figures, and ordinary review decisions apart."""
-    outcomes = audits.outcomes()
+    """The calibration report of one store: audit figures, ordinary review decisions apart, and the student's
+    finds people decided on."""
+    outcomes, finds = audits.outcomes(), student_finds(audits)
+    audit_parts, audit_finds = split_finds(outcomes["audit"], finds)
+    review, review_finds = split_finds(outcomes["review"], finds)
+    review = [p for p in review if p["label_id"] not in finds]  # not a review of a verdict, nor a biased one
+    outcomes = {"audit": audit_parts, "review": review}
     audit = acceptance(outcomes["audit"])
-    review = outcomes["review"]
+    decided = audit_finds + review_finds
     return {
         "audit_fraction": audits.fraction,
         "strata": audits.progress(),
@@ -118,6 +149,12 @@ def calibration(audits: Audits, target_precision: float = 0.99) -> dict[str, Any
             "parts": len(review),
             "accepted_by_people": proportion(sum(p["truth"] for p in review), len(review)),
             "reliability": reliability(review),
+        },
+        "student_finds": {
+            "note": "parts only the student found: accepted ones are parts the pipeline missed",
+            "decided": len(decided),
+            "accepted_by_people": proportion(sum(p["truth"] for p in decided), len(decided)),
+            "in_audit": len(audit_finds),
         },
     }
 
@@ -140,9 +177,9 @@ def plot_reliability(report: dict[str, Any], out: Path) -> Path:
             continue
         xs = [r["mean_confidence"] for r in pts]
         ys = [r["accepted"]["value"] for r in pts]
-        err = [
-            [r["accepted"]["value"] - r["accepted"]["interval"][0] for r in pts],
-            [r["accepted"]["interval"][1] - r["accepted"]["value"] for r in pts],
+        err = [  # at 0 % or 100 % the Wilson bound equals the value up to rounding: never a negative bar
+            [max(r["accepted"]["value"] - r["accepted"]["interval"][0], 0.0) for r in pts],
+            [max(r["accepted"]["interval"][1] - r["accepted"]["value"], 0.0) for r in pts],
         ]
         ax.errorbar(
             xs, ys, yerr=err, fmt=style, capsize=3, label=f"{name}, {sum(r['accepted']['trials'] for r in pts)} parts"

@@ -29,7 +29,9 @@ def check_store(root: Path) -> list[str]:
         return [*problems, "manifest.sqlite is missing"]
     manifest = Manifest(root / "manifest.sqlite")
     try:
-        frames = manifest.query("SELECT frame_id, split, image, label, hold, hold_image, hold_label FROM frames")
+        frames = manifest.query(
+            "SELECT frame_id, split, image, label, hold, hold_image, hold_label, original FROM frames"
+        )
         events = {(r["frame_id"], r["kind"]) for r in manifest.query("SELECT frame_id, kind FROM outbox")}
         lines_per_frame = {
             r["frame_id"]: r["n"]
@@ -52,7 +54,7 @@ def check_store(root: Path) -> list[str]:
             kind = SPLIT_EVENT.get(split)
             if kind and (row["frame_id"], kind) not in events:
                 problems.append(f"{row['frame_id']}: {split} frame without its {kind} event in the outbox")
-        for rel in (row["image"], row["label"], row["hold_image"], row["hold_label"]):
+        for rel in (row["image"], row["label"], row["hold_image"], row["hold_label"], row["original"]):
             if rel is None:
                 continue
             known.add(rel)
@@ -65,7 +67,7 @@ def check_store(root: Path) -> list[str]:
     for path in root.rglob("*"):
         if path.suffix in (".jpg", ".txt") and path.is_file() and not path.name.startswith("."):
             rel = str(path.relative_to(root))
-            if rel not in known:
+            if rel not in known and not rel.startswith("models/"):  # training runs' own copies (docs/training.md)
                 problems.append(f"{rel} has no manifest row")
     return problems
 

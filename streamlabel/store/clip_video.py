@@ -1,10 +1,11 @@
-"""The video of a clip: remux the packets of a local file, or H.264-encode sampled frames (``store.clips``)."""
+"""The video of a clip: remux the packets of a local file, or H.264-encode frames: the sampled ones of a live stream,
+or the decoded ones of a file when people in them are pixelated (``store.clips``, ``privacy.people``)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -90,22 +91,91 @@ def remux(source: Path, out: Path, start_s: float, end_s: float) -> tuple[str, f
         return vin.codec_context.name, float((first_pts - origin) * tb), float((last_pts - origin) * tb), len(kept)
 
 
-def encode(frames: Sequence[Frame], out: Path) -> str:
-    """H.264-encode ``frames`` (RGB) to ``out`` at their own timestamps (ms resolution); returns the codec name."""
-    import av
+Transform = Callable[[np.ndarray, float], np.ndarray]
+"""(RGB frame, stream time in seconds) -> the frame to write (the people in it pixelated)."""
 
-    h, w = (frames[0].height // 2) * 2, (frames[0].width // 2) * 2  # yuv420p needs even sizes
+
+class _H264Writer:
+    """Writes RGB frames to an MP4 as H.264 at their own timestamps (ms resolution), one frame at a time."""
+
+    def __init__(self, out: Path, width: int, height: int, fps: Fraction | int) -> None:
+        import av
+
+        self.h, self.w = (height // 2) * 2, (width // 2) * 2  # yuv420p needs even sizes
+        self._dst = av.open(str(out), "w", format="mp4")
+        self._stream = self._dst.add_stream(ENCODER, rate=fps, options={"crf": ENCODE_CRF, "preset": "veryfast"})
+        self._stream.width, self._stream.height, self._stream.pix_fmt = self.w, self.h, "yuv420p"
+        self._stream.codec_context.time_base = Fraction(1, 1000)
+        self._first_s: float | None = None
+        self._last = -1
+
+    def add(self, image: np.ndarray, t_s: float) -> None:
+        """Encode ``image`` (H×W×3 RGB) shown at stream time ``t_s`` (seconds; the first frame shows at 0)."""
+        import av
+
+        if self._first_s is None:
+            self._first_s = t_s
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[: self.h, : self.w]), format="rgb24")
+        pts = max(round((t_s - self._first_s) * 1000), self._last + 1)
+        vf.pts, vf.time_base, self._last = pts, Fraction(1, 1000), pts
+        self._dst.mux(self._stream.encode(vf))
+
+    def close(self) -> None:
+        try:
+            self._dst.mux(self._stream.encode(None))
+        finally:
+            self._dst.close()
+
+
+def encode(frames: Sequence[Frame], out: Path, transform: Transform | None = None) -> str:
+    """H.264-encode ``frames`` (RGB) to ``out`` at their own timestamps (ms resolution), each through
+    ``transform`` first when given; returns the codec name."""
     dts = np.diff([f.pts for f in frames])
     fps = Fraction(1 / float(np.median(dts))).limit_denominator(1000) if len(dts) and np.median(dts) > 0 else 1
-    with av.open(str(out), "w", format="mp4") as dst:
-        stream = dst.add_stream(ENCODER, rate=fps, options={"crf": ENCODE_CRF, "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
-        last = -1
+    writer = _H264Writer(out, frames[0].width, frames[0].height, fps)
+    try:
         for f in frames:
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f.image[:h, :w]), format="rgb24")
-            pts = max(round((f.pts - frames[0].pts) * 1000), last + 1)
-            vf.pts, vf.time_base, last = pts, Fraction(1, 1000), pts
-            dst.mux(stream.encode(vf))
-        dst.mux(stream.encode(None))
+            writer.add(f.image if transform is None else transform(f.image, f.pts), f.pts)
+    finally:
+        writer.close()
     return "h264"
+
+
+def reencode(
+    source: Path, out: Path, start_s: float, end_s: float, transform: Transform
+) -> tuple[str, float, float, int]:
+    """Decode the frames of ``source`` shown in ``[start_s, end_s]`` (seconds from its first frame), pass each
+    through ``transform`` and H.264-encode them to ``out``, one frame in memory at a time.
+
+    Returns the codec name, the stream times (seconds) of the first and the last written frame and the number of
+    frames. Raises ValueError when the range holds no frame.
+    """
+    import av
+
+    first_s: float | None = None
+    last_s, n = start_s, 0
+    writer: _H264Writer | None = None
+    with av.open(str(source), metadata_errors="replace") as inp:
+        vin = inp.streams.video[0]
+        tb, origin = vin.time_base, vin.start_time if vin.start_time is not None else 0
+        rate = vin.average_rate or vin.guessed_rate or 25
+        inp.seek(int((start_s / tb) + origin) if start_s > 0 else origin, stream=vin, backward=True, any_frame=False)
+        try:
+            for frame in inp.decode(vin):
+                if frame.pts is None:
+                    continue
+                t_s = float((frame.pts - origin) * tb)
+                if t_s < start_s - 1e-6:
+                    continue
+                if t_s > end_s + 1e-6:
+                    break
+                if writer is None:
+                    writer, first_s = _H264Writer(out, frame.width, frame.height, Fraction(rate)), t_s
+                writer.add(transform(frame.to_ndarray(format="rgb24"), t_s), t_s)
+                last_s, n = t_s, n + 1
+        finally:
+            if writer is not None:
+                writer.close()
+    if writer is None or first_s is None:
+        raise ValueError(f"no video frame in [{start_s:.3f}, {end_s:.3f}] s of {source}")
+    return "h264", first_s, last_s, n

@@ -3,10 +3,13 @@
 ``clips/<stream>/<clip_id>.mp4`` covers ``[start_pts - tracking.clip_pre_s, end_pts + tracking.clip_post_s]``.
 From a file source the video packets are copied without re-encoding, starting at the keyframe at or before the
 clip start (so the first frame decodes); otherwise the sampled frames given by the caller are encoded with
-libx264 at their own timestamps. Both files are written to temporary names and renamed into place, then the
-``clips`` row and its ClipEvent go into the manifest in one transaction, all under the store's clip intent
-(``staging.CLIP_INTENT_FILE``): a crash at any step leaves the three or none. A track longer than
-``tracking.clip_max_s`` comes as consecutive pieces (``part`` 0, 1, ...), each its own clip of the same track.
+libx264 at their own timestamps. A clip with a person in its range (``PeopleSpan`` of the sampled frames'
+``FrameResult.people``) is re-encoded with the people pixelated (``privacy.people: blur``, method ``blur``: decoded
+from the file, or the sampled frames) or not written (``drop``, counted). Both files are written to temporary
+names and renamed into place, then the ``clips`` row and its ClipEvent go into the manifest in one transaction, all
+under the store's clip intent (``staging.CLIP_INTENT_FILE``): a crash at any step leaves the three or none. A track
+longer than ``tracking.clip_max_s`` comes as consecutive pieces (``part`` 0, 1, ...), each its own clip of the
+same track.
 """
 
 from __future__ import annotations
@@ -14,16 +17,29 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamlabel.events.models import ClipEvent, utc_iso
 from streamlabel.events.outbox import enqueue_event
 from streamlabel.frames import Frame, LabelStatus
-from streamlabel.store.clip_video import _fsync_rename, _local_file, _temp_beside, encode, remux
+from streamlabel.store.clip_pending import (  # noqa: F401  (count_pending and segment_* are re-exported)
+    add_pending,
+    clip_id_of,
+    count_pending,
+    forget_pending,
+    pending_clips,
+    pending_people,
+    segment_json,
+    segment_of,
+)
+from streamlabel.store.clip_people import PeopleSpan, PeopleTimeline
+from streamlabel.store.clip_video import _fsync_rename, _local_file, _temp_beside, encode, reencode, remux
 from streamlabel.store.dataset import DatasetStore
 from streamlabel.store.staging import CLIP_INTENT_FILE, Staging, atomic_write
 
@@ -41,7 +57,7 @@ CREATE TABLE IF NOT EXISTS clips (
     class_name TEXT,
     path       TEXT,                 -- MP4 relative to the store root, NULL once pruned
     sidecar    TEXT,                 -- JSON sidecar relative to the store root, NULL once pruned
-    method     TEXT NOT NULL,        -- remux | encode
+    method     TEXT NOT NULL,        -- remux | encode | blur (re-encoded, people pixelated)
     codec      TEXT NOT NULL,
     start_pts  REAL NOT NULL,        -- clip start/end in seconds of the stream (roll included)
     end_pts    REAL NOT NULL,
@@ -57,15 +73,6 @@ CREATE TABLE IF NOT EXISTS clips (
 );
 CREATE INDEX IF NOT EXISTS clips_stream_time ON clips(stream, start_time);
 """
-PENDING_SCHEMA = """
-CREATE TABLE IF NOT EXISTS clips_pending (
-    clip_id TEXT PRIMARY KEY,
-    stream  TEXT NOT NULL,
-    url     TEXT NOT NULL,            -- the local file the clip is remuxed from at the next start
-    segment TEXT NOT NULL,            -- JSON of the TrackSegment
-    created TEXT NOT NULL
-);
-"""
 SIDECAR_VERSION = 1
 
 
@@ -79,50 +86,6 @@ def ensure_clips_table(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE clips ADD COLUMN part INTEGER NOT NULL DEFAULT 0")
 
 
-def segment_json(segment: TrackSegment) -> str:
-    """A TrackSegment as JSON (times as ISO 8601) for the ``clips_pending`` table."""
-    doc = {k: getattr(segment, k) for k in segment.__dataclass_fields__}
-    doc.update(start_time=segment.start_time.isoformat(), end_time=segment.end_time.isoformat())
-    doc["frame_ids"] = list(segment.frame_ids)
-    return json.dumps(doc)
-
-
-def segment_of(text: str) -> TrackSegment:
-    """The TrackSegment ``segment_json`` wrote."""
-    from streamlabel.tracking.segments import TrackSegment
-
-    doc = json.loads(text)
-    doc.update(
-        start_time=datetime.fromisoformat(doc["start_time"]),
-        end_time=datetime.fromisoformat(doc["end_time"]),
-        frame_ids=tuple(doc["frame_ids"]),
-    )
-    return TrackSegment(**doc)
-
-
-def add_pending(store: DatasetStore, segment: TrackSegment, url: str) -> None:
-    """Record a clip the stop left no time for; the next start cuts it (``pending_clips``)."""
-    with store.manifest.transaction() as db:
-        db.execute(PENDING_SCHEMA)  # created by the first stop that needs it
-        db.execute(
-            "INSERT OR IGNORE INTO clips_pending (clip_id, stream, url, segment, created) VALUES (?, ?, ?, ?, ?)",
-            (clip_id_of(segment), segment.stream, url, segment_json(segment), utc_iso()),
-        )
-
-
-def pending_clips(store: DatasetStore) -> list[tuple[TrackSegment, str]]:
-    """The clips left for this start by the last stop, oldest first: (segment, source file)."""
-    if not store.manifest.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'clips_pending'"):
-        return []
-    rows = store.manifest.query("SELECT segment, url FROM clips_pending ORDER BY created, clip_id")
-    return [(segment_of(r["segment"]), r["url"]) for r in rows]
-
-
-def _forget_pending(db: sqlite3.Connection, clip_id: str) -> None:
-    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'clips_pending'").fetchone():
-        db.execute("DELETE FROM clips_pending WHERE clip_id = ?", (clip_id,))
-
-
 def _clip_event(
     segment: TrackSegment, clip_id: str, rel: Path, start_time: datetime, end_time: datetime, n_labels: int
 ) -> ClipEvent:
@@ -133,6 +96,7 @@ def _clip_event(
         path=str(rel),
         sidecar=str(rel.with_suffix(".json")),
         track_id=segment.track_id,
+        part=segment.part,
         class_name=segment.class_name,
         start=utc_iso(start_time),
         end=utc_iso(end_time),
@@ -157,12 +121,6 @@ class ClipRecord:
     event_id: str
 
 
-def clip_id_of(segment: TrackSegment) -> str:
-    """``<stream>_<YYYYmmddTHHMMSSmmm>Z_t<track_id>``: the segment's start time and track; stable per segment."""
-    t = segment.start_time.astimezone(UTC)
-    return f"{segment.stream}_{t:%Y%m%dT%H%M%S}{t.microsecond // 1000:03d}Z_t{segment.track_id}"
-
-
 class ClipWriter:
     """Cuts clips of finished track segments into ``clips/<stream>/`` and records them (one per segment)."""
 
@@ -171,16 +129,34 @@ class ClipWriter:
         self.pre_s = cfg.tracking.clip_pre_s
         self.post_s = cfg.tracking.clip_post_s
         self.enabled = cfg.store.clips
+        self.privacy = cfg.privacy
+        # Person boxes of the sampled frames, long enough for the longest clip cut a little after its track ended.
+        horizon_s = 2 * (self.pre_s + cfg.tracking.clip_max_s + self.post_s + cfg.tracking.max_age_s) + 60.0
+        self.people = PeopleTimeline(horizon_s)
+        self.private_dropped: Counter[str] = Counter()  # clips with people not written (privacy.people: drop)
         self._staging = Staging(store.root, store.manifest, store.durable, CLIP_INTENT_FILE)
         with store.manifest.transaction() as db:
             ensure_clips_table(db)
 
-    def write(self, segment: TrackSegment, source_url: str | None, frames: Sequence[Frame] = ()) -> ClipRecord | None:
-        """Write the clip of ``segment``: remux from ``source_url`` when it is a local file, else encode ``frames``.
+    def people_for(self, segment: TrackSegment) -> PeopleSpan:
+        """The person boxes of the sampled frames of ``segment``'s clip range (from ``people``; take them when the
+        segment is cut, the timeline forgets old frames)."""
+        return self.people.span(segment.stream, *self._range_of(segment))
+
+    def write(
+        self,
+        segment: TrackSegment,
+        source_url: str | None,
+        frames: Sequence[Frame] = (),
+        people: PeopleSpan | None = None,
+    ) -> ClipRecord | None:
+        """Write the clip of ``segment``: remux from ``source_url`` when it is a local file, else encode ``frames``;
+        when ``people`` (default: ``people_for`` now, or what a pending clip recorded) has a person in the clip's
+        range, re-encode it with the people pixelated (``privacy.people: blur``) or write nothing (``drop``).
 
         The MP4, its sidecar and the ``clips`` row are written under the store's clip intent: a crash at any point
         leaves all three or none once the store is opened again. Returns None (and logs why) when clips are off,
-        the clip exists already, or there is nothing to cut.
+        the clip exists already, privacy drops it, or there is nothing to cut.
         """
         if not self.enabled:
             return None
@@ -189,17 +165,32 @@ class ClipWriter:
             log.info("clip %s exists already", clip_id)
             self._drop_pending(clip_id)
             return None
+        if people is None:
+            people = pending_people(self.store, clip_id) or self.people_for(segment)
+        if self._private_drop(segment, clip_id, people):
+            return None
         rel = Path("clips") / segment.stream / f"{clip_id}.mp4"
         with self._staging.clip(clip_id, [str(rel), str(rel.with_suffix(".json"))]):
-            cut = self._cut_video(segment, clip_id, self.store.root / rel, source_url, frames)
+            cut = self._cut_video(segment, clip_id, self.store.root / rel, source_url, frames, people)
             if cut is None:
                 self._drop_pending(clip_id)
                 return None
             return self._record(segment, clip_id, rel, *cut)
 
+    def _private_drop(self, segment: TrackSegment, clip_id: str, people: PeopleSpan) -> bool:
+        """With ``privacy.people: drop``, whether the clip has a person (then it is counted and not written)."""
+        if self.privacy.people != "drop" or not people.has_people:
+            return False
+        self.private_dropped[segment.stream] += 1
+        if self.private_dropped[segment.stream] == 1:
+            log.info("stream %s: clips with a person are not written (privacy.people: drop; counted)", segment.stream)
+        log.debug("clip %s not written: a person in %d sampled frames", clip_id, people.person_samples)
+        self._drop_pending(clip_id)
+        return True
+
     def _drop_pending(self, clip_id: str) -> None:
         with self.store.manifest.transaction() as db:
-            _forget_pending(db, clip_id)
+            forget_pending(db, clip_id)
 
     def _range_of(self, segment: TrackSegment) -> tuple[float, float]:
         """The clip's stream times: pre-roll before the first piece of a track, post-roll after its last; pieces
@@ -209,14 +200,25 @@ class ClipWriter:
         return max(0.0, segment.start_pts - pre_s), end_s
 
     def _cut_video(
-        self, segment: TrackSegment, clip_id: str, path: Path, source_url: str | None, frames: Sequence[Frame]
+        self,
+        segment: TrackSegment,
+        clip_id: str,
+        path: Path,
+        source_url: str | None,
+        frames: Sequence[Frame],
+        people: PeopleSpan,
     ) -> tuple[str, str, float, float, float] | None:
-        """Remux or encode the MP4 to ``path``; returns method, codec, start, end and the video's first time."""
+        """Remux, re-encode (people blurred: method ``blur``) or encode the MP4 to ``path``; returns method, codec,
+        start, end and the video's first time."""
         start_s, end_s = self._range_of(segment)
         tmp = _temp_beside(path)
         source = _local_file(source_url)
+        blur = partial(people.blur, cfg=self.privacy) if self.privacy.people == "blur" and people.has_people else None
         try:
-            if source is not None:
+            if source is not None and blur is not None:
+                codec, video_start, end_s, _ = reencode(source, tmp, start_s, end_s, blur)
+                method = "blur"
+            elif source is not None:
                 codec, video_start, video_end, _ = remux(source, tmp, start_s, end_s)
                 method, end_s = "remux", min(end_s, video_end)  # the post-roll cannot run past the file's end
             else:
@@ -225,7 +227,8 @@ class ClipWriter:
                     log.warning("clip %s: no source file and no frames to encode; skipped", clip_id)
                     tmp.unlink(missing_ok=True)
                     return None
-                codec, video_start, method = encode(chosen, tmp), chosen[0].pts, "encode"
+                codec, video_start = encode(chosen, tmp, blur), chosen[0].pts
+                method = "encode" if blur is None else "blur"
                 start_s, end_s = chosen[0].pts, chosen[-1].pts
             _fsync_rename(tmp, path, self.store.durable)
         except BaseException:
@@ -266,7 +269,7 @@ class ClipWriter:
                 ),
             )  # fmt: skip
             event_id = enqueue_event(db, event, clip_id=clip_id)
-            _forget_pending(db, clip_id)
+            forget_pending(db, clip_id)
         log.info("clip %s: %s, %.1f-%.1f s, %d labels", clip_id, method, start_s, end_s, n_labels)
         return ClipRecord(
             clip_id, self.store.root / rel, self.store.root / sidecar_rel, method, codec, start_s, end_s,

@@ -37,6 +37,7 @@ from streamlabel.store.layout import (
     subset_of,
 )
 from streamlabel.store.manifest import Manifest
+from streamlabel.store.originals import plan_original
 from streamlabel.store.rows import (
     decode_jpeg,
     encode_jpeg,
@@ -333,7 +334,11 @@ class DatasetStore:
     # ---------------------------------------------------------------------------------------------- re-render
 
     def render_dataset_copy(
-        self, frame_id: str, label_updates: dict[int, dict[str, Any]] | None = None, publish: bool = False
+        self,
+        frame_id: str,
+        label_updates: dict[int, dict[str, Any]] | None = None,
+        publish: bool = False,
+        keep_original: bool = False,
     ) -> StoredFrame:
         """Lay a stored frame out again from its unpainted copy and its label rows (after a decision changed).
 
@@ -342,7 +347,8 @@ class DatasetStore:
         the pending retry publishes as if judged the first time; a person's decision publishes its own).
         New files are staged under the intent and renamed after the commit; a crash either way leaves the
         store as before or as after (``staging.Staging.recover``). Raises KeyError for an unknown frame and
-        FileNotFoundError when the frame keeps no readable unpainted copy.
+        FileNotFoundError when the frame keeps no readable unpainted copy. ``keep_original`` (a person's decision)
+        keeps the unpainted pixels as ``frames.original`` when the new layout would lose them (store/originals.py).
         """
         with self._lock:
             frame = self.manifest.frame(frame_id)
@@ -357,20 +363,25 @@ class DatasetStore:
             image = decode_jpeg(data)
             if image is None:
                 raise FileNotFoundError(f"frame {frame_id}: {self.root / source} is not a readable JPEG")
-            old = {frame[k] for k in ("image", "label", "hold_image", "hold_label") if frame[k]}
+            old = {frame[k] for k in ("image", "label", "hold_image", "hold_label", "original") if frame.get(k)}
             new = dict(frame)
             files = self._lay_out(new, rows, copies, image, data)
+            files |= plan_original(frame, new, copies, data, keep_original)
             events = frame_events(new, rows, self.publish_rejected) if publish else []
-            event_ids = self._staging.replace(frame, new, rows, files, old - set(files), events)
+            obsolete = old - set(files) - {new["original"]}
+            event_ids = self._staging.replace(frame, new, rows, files, obsolete, events)
         return self._stored(new, rows, event_ids)
 
     def unpainted_copy(self, frame: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         """The path (relative to the store) of the frame's copy with its original pixels.
 
-        The hold copy beside a dataset copy; the frame's only copy when it has no dataset copy; the dataset copy
-        itself while none of its parts is painted out. Raises FileNotFoundError when there is none on disk.
+        The original a decision kept (store/originals.py); the hold copy beside a dataset copy; the frame's only
+        copy when it has no dataset copy; the dataset copy itself while none of its parts is painted out. Raises
+        FileNotFoundError when there is none on disk.
         """
-        if frame["hold_image"]:
+        if frame.get("original"):
+            rel = frame["original"]
+        elif frame["hold_image"]:
             rel = frame["hold_image"]
         elif frame["split"] != Destination.DATASET or frame["background"]:
             rel = frame["image"]

@@ -241,6 +241,7 @@ _LABEL_COLUMNS = (
     "flagged",
     "rejection",
     "verdict_check_probs",
+    "disagreement",
 )
 
 _FRAME_COLUMNS = (
@@ -261,6 +262,7 @@ _FRAME_COLUMNS = (
     "hold_label",
     "background",
     "rev",
+    "original",
 )
 # Values of label columns a row may leave out (NOT NULL columns added with schema version 2).
 _LABEL_DEFAULTS: dict[str, Any] = {"hold_idx": -1, "flagged": 0, "rejection": ""}
@@ -282,12 +284,14 @@ _ADDED_COLUMNS = {
         ("hold_label", "TEXT"),
         ("background", "INTEGER NOT NULL DEFAULT 0"),
         ("rev", "INTEGER NOT NULL DEFAULT 0"),
+        ("original", "TEXT"),  # originals/...: unpainted pixels a person's decision kept for undo (store/originals.py)
     ),
     "labels": (
         ("hold_idx", "INTEGER NOT NULL DEFAULT -1"),
         ("flagged", "INTEGER NOT NULL DEFAULT 0"),
         ("rejection", "TEXT NOT NULL DEFAULT ''"),
         ("verdict_check_probs", "TEXT"),
+        ("disagreement", "REAL"),  # 0-1: how much the student disagrees (docs/student.md); NULL: no student
     ),
 }
 

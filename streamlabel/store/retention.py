@@ -2,7 +2,8 @@
 
 Order of pruning, oldest first within each step:
 
-1. review and rejected frames (their image and label files), and the review copies beside dataset copies;
+1. review and rejected frames (their image and label files), the review copies beside dataset copies, and the
+   originals kept for undoing people's decisions (``store/originals.py``);
 2. clips (MP4 and sidecar);
 3. dataset frames whose events were all delivered (at least one outbox row, none with ``delivered`` NULL).
 
@@ -39,7 +40,7 @@ BATCH = 200  # items marked per manifest transaction
 PRUNED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS pruned (
     id      INTEGER PRIMARY KEY,
-    kind    TEXT NOT NULL,        -- frame | hold (a dataset frame's review copy) | clip
+    kind    TEXT NOT NULL,        -- frame | hold (a dataset frame's review copy) | original | clip
     ref     TEXT NOT NULL,        -- frame_id or clip_id
     split   TEXT,                 -- the frame's split (review, rejected, dataset), NULL for clips
     files   TEXT NOT NULL,        -- the deleted paths, relative to the store root, one per line
@@ -104,8 +105,9 @@ def _checkpoint(manifest: Any) -> None:
 
 
 def store_bytes(root: Path) -> int:
-    """Bytes of every file under ``root`` (the manifest included)."""
-    total = 0
+    """Bytes of every file under ``root`` (the manifest included); a hard-linked file counts once (a training
+    run links the dataset images it trains on, docs/training.md)."""
+    total, linked = 0, set()
     stack = [root]
     while stack:
         with os.scandir(stack.pop()) as entries:
@@ -113,7 +115,12 @@ def store_bytes(root: Path) -> int:
                 if e.is_dir(follow_symlinks=False):
                     stack.append(Path(e.path))
                 elif e.is_file(follow_symlinks=False):
-                    total += e.stat(follow_symlinks=False).st_size
+                    st = e.stat(follow_symlinks=False)
+                    if st.st_nlink > 1:
+                        if (st.st_dev, st.st_ino) in linked:
+                            continue
+                        linked.add((st.st_dev, st.st_ino))
+                    total += st.st_size
     return total
 
 
@@ -195,6 +202,9 @@ def _candidates(manifest: Any) -> Iterator[_Item]:
         for r in holds
         if r["hold_image"] and r["frame_id"] not in undelivered_frames
     ]
+    # The unpainted original a decision kept for its undo (store/originals.py): after it, that undo is refused.
+    originals = manifest.query("SELECT frame_id, original, time FROM frames WHERE original IS NOT NULL")
+    first += [_Item("original", r["frame_id"], "original", (r["original"],), _utc(r["time"])) for r in originals]
     yield from sorted(first, key=lambda it: (it.when, it.ref))
     clips = manifest.query("SELECT clip_id, path, sidecar, start_time FROM clips WHERE path IS NOT NULL")
     for r in sorted(clips, key=lambda r: (_utc(r["start_time"]), r["clip_id"])):
@@ -233,6 +243,8 @@ def _mark(db: sqlite3.Connection, it: _Item, size: int, reason: str) -> int:
         db.execute("UPDATE frames SET image = NULL, label = NULL WHERE frame_id = ?", (it.ref,))
     elif it.kind == "hold":
         db.execute("UPDATE frames SET hold_image = NULL, hold_label = NULL WHERE frame_id = ?", (it.ref,))
+    elif it.kind == "original":
+        db.execute("UPDATE frames SET original = NULL WHERE frame_id = ?", (it.ref,))
     else:
         db.execute("UPDATE clips SET path = NULL, sidecar = NULL, pruned = ? WHERE clip_id = ?", (now, it.ref))
     cur = db.execute(

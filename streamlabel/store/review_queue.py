@@ -1,24 +1,26 @@
 """The review queue, read from the manifest: parts waiting for a person, most uncertain first, fast at 100,000.
 
-Order: distance of the verdict confidence from the review threshold, then unjudged (NULL) last, then row id.
-Without a stream or day filter the page is merged from two range scans per status on the index
-``labels(status, verdict_confidence)`` (upwards from the threshold and downwards from it), so a page costs what it
-shows, not what the queue holds; with a stream or day filter (selective, on ``frames(stream, time)``) SQLite
-sorts the few matching rows itself. ``streamlabel bench review`` measures both (docs/review.md).
+Order: the student's disagreement score (highest first; NULL and 0 alike last), then the distance of the verdict
+confidence from the review threshold, then unjudged (NULL) last, then row id. Without a stream or day filter the
+page is merged from range scans per status on the index ``labels(status, disagreement, verdict_confidence)``
+(store/queue_order.py), so a page costs what it shows, not what the queue holds; with a stream or day filter
+(selective, on ``frames(stream, time)``) SQLite sorts the few matching rows itself. ``streamlabel bench review``
+measures both (docs/review.md).
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamlabel.frames import LabelStatus
+from streamlabel.store.audit import WITHDRAWN
 from streamlabel.store.dataset import DatasetStore
+from streamlabel.store.queue_order import DISAGREES, QueueOrder
 
 # The statuses a person may decide on from the queue.
 OPEN_STATUSES = (LabelStatus.REVIEW, LabelStatus.PENDING)
@@ -27,7 +29,7 @@ ALL_STATUSES = tuple(str(s) for s in LabelStatus)
 # A part of an audit frame that has no live decision yet (the audits table: store/audit.py).
 AUDIT_OPEN = (
     "l.frame_id IN (SELECT frame_id FROM audits WHERE chosen = 1) AND NOT EXISTS (SELECT 1 FROM reviews r "
-    "WHERE r.label_id = l.id AND r.decision != 'undo' AND r.undone_by IS NULL)"
+    f"WHERE r.label_id = l.id AND r.decision != 'undo' AND r.undone_by IS NULL) AND NOT {WITHDRAWN}"
 )
 
 
@@ -57,6 +59,7 @@ class QueueFilter:
     max_confidence: float | None = None
     day: str | None = None  # YYYY-MM-DD (UTC)
     audit: bool = False  # only undecided parts of audit frames (store/audit.py), whatever their status
+    disagrees: bool = False  # only parts the student disagrees on (labels.disagreement > 0; docs/student.md)
 
     @property
     def needs_frames(self) -> bool:
@@ -85,6 +88,8 @@ class QueueFilter:
             params += [self.day, self.day + "\uffff"]
         if self.audit:
             cond.append(AUDIT_OPEN)
+        if self.disagrees:
+            cond.append(DISAGREES)
         return " AND ".join(cond), params
 
 
@@ -117,7 +122,8 @@ class ReviewItem:
 _ITEM_COLUMNS = (
     "l.id, l.frame_id, l.status, l.rejection, l.flagged, l.xyxy, l.anchor_xyxy, l.anchor_class, l.polygon, "
     "l.score, l.mask_score, l.verdict_passed, l.verdict_confidence, l.verdict_checks, l.verdict_check_probs, "
-    "l.verdict_reason, l.verdict_model, l.track_id, l.class_name, f.stream, f.seq, f.time, f.width, f.height, "
+    "l.verdict_reason, l.verdict_model, l.verdict_source, l.disagreement, l.track_id, l.class_name, "
+    "f.stream, f.seq, f.time, f.width, f.height, "
     "f.split, f.hold, f.rev"
 )
 
@@ -143,33 +149,10 @@ class ReviewQueue:
                 (*params, self.review_threshold, limit, offset),
             )
             return [ReviewItem.of(r) for r in rows], total
-        ids = [key[-1] for key in self._ordered(where, offset + limit)][offset:]
+        ids = [key[-1] for key in QueueOrder(self.manifest, self.review_threshold).first(where, offset + limit)][
+            offset:
+        ]
         return self._items(ids), total
-
-    def _ordered(self, where: QueueFilter, count: int) -> list[tuple[float, int, int]]:
-        """The first ``count`` keys ``(distance, unjudged, id)`` of the queue, merged from per-status range scans."""
-        t = self.review_threshold
-        sides: list[list[tuple[float, int, int]]] = []
-        for status in where.statuses:
-            sides.append(self._scan(where, status, _ABOVE, (t,), "ASC", count))
-            sides.append(self._scan(where, status, _BELOW, (t,), "DESC", count))
-            sides.append(self._scan(where, status, "l.verdict_confidence IS NULL", (), "ASC", count))
-        return list(heapq.merge(*sides))[:count]
-
-    def _scan(
-        self, where: QueueFilter, status: str, band: str, band_params: tuple[Any, ...], order: str, limit: int
-    ) -> list[tuple[float, int, int]]:
-        """Keys of one status inside a confidence band, read along ``labels(status, verdict_confidence)``.
-
-        Sorted by key: moving away from the threshold is ascending confidence above it, descending below it.
-        """
-        cond, params = replace(where, statuses=(status,)).where()
-        rows = self.manifest.query(
-            f"SELECT l.id, l.verdict_confidence FROM labels l WHERE {cond} AND {band} "
-            f"ORDER BY l.verdict_confidence {order} LIMIT ?",
-            (*params, *band_params, limit),
-        )
-        return sorted(_key(r, self.review_threshold) for r in rows)
 
     def _items(self, ids: list[int]) -> list[ReviewItem]:
         if not ids:
@@ -185,27 +168,19 @@ class ReviewQueue:
     def neighbours(self, where: QueueFilter, label_id: int, probe: int = 50) -> tuple[int | None, int | None]:
         """The items before and after ``label_id`` in the queue's order (None at an end or when it is not in it).
 
-        Reads ``probe`` rows per status on each side of the item's distance from the threshold (above and below
-        it, and the unjudged); more items than that tied at one confidence may hide a neighbour.
+        Reads ``probe`` rows per status on each side of the item inside its group (its disagreement score, or the
+        rest), then the end of the neighbouring group; more items than that tied at one confidence may hide one.
         """
         if where.needs_frames:
             return self._neighbours_sorted(where, label_id)
-        rows = self.manifest.query("SELECT id, verdict_confidence, status FROM labels WHERE id = ?", (label_id,))
+        rows = self.manifest.query(
+            "SELECT id, verdict_confidence, status, disagreement FROM labels WHERE id = ?", (label_id,)
+        )
         if not rows or rows[0]["status"] not in where.statuses:
             return None, None
-        me, t = _key(rows[0], self.review_threshold), self.review_threshold
-        up, down = t + me[0], t - me[0]  # where the item's distance lies on each side (exact keys compared below)
-        after: list[tuple[float, int, int]] = []
-        before: list[tuple[float, int, int]] = []
-        for s in where.statuses:
-            after += self._scan(where, s, _ABOVE + " AND l.verdict_confidence >= ?", (t, up - _EPS), "ASC", probe)
-            after += self._scan(where, s, _BELOW + " AND l.verdict_confidence <= ?", (t, down + _EPS), "DESC", probe)
-            after += self._scan(where, s, "l.verdict_confidence IS NULL", (), "ASC", probe)
-            before += self._scan(where, s, _ABOVE + " AND l.verdict_confidence <= ?", (t, up + _EPS), "DESC", probe)
-            before += self._scan(where, s, _BELOW + " AND l.verdict_confidence >= ?", (t, down - _EPS), "ASC", probe)
-        nxt = min((k for k in after if k > me), default=None)
-        prev = max((k for k in before if k < me), default=None)
-        return (prev[-1] if prev else None), (nxt[-1] if nxt else None)
+        if where.disagrees and not (rows[0]["disagreement"] or 0) > 0:
+            return None, None
+        return QueueOrder(self.manifest, self.review_threshold).neighbours(where, rows[0], probe)
 
     def _neighbours_sorted(self, where: QueueFilter, label_id: int) -> tuple[int | None, int | None]:
         """Neighbours when SQLite sorts the (selective) filtered rows itself."""
@@ -273,12 +248,17 @@ class ReviewQueue:
             self._streams = (time.monotonic(), names)
         return names
 
-    def live(self, window_s: float = 3600.0) -> list[dict[str, Any]]:
-        """Per stream: its newest frame that kept an image and has a part, and what it stored in the last
-        ``window_s`` seconds (frames, and parts per status); for the live view."""
-        since = (datetime.now(UTC) - timedelta(seconds=window_s)).isoformat()
+    def live(
+        self, window_s: float = 3600.0, rate_window_s: float = 600.0, streams: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Per stream (those with frames, and ``streams``): its newest frame that kept an image and has a part,
+        what it stored in the last ``window_s`` seconds (frames, and parts per status), and its rates over the
+        last ``rate_window_s`` (frames and accepted parts stored per minute, by capture time); for the live view."""
+        now = datetime.now(UTC)
+        since = (now - timedelta(seconds=window_s)).isoformat()
+        recent = (now - timedelta(seconds=rate_window_s)).isoformat()
         out = []
-        for stream in self.streams():
+        for stream in sorted({*self.streams(), *(streams or [])}):
             latest = self.manifest.query(
                 "SELECT l.id, f.frame_id, f.time FROM frames f JOIN labels l ON l.frame_id = f.frame_id "
                 "WHERE f.stream = ? AND coalesce(f.image, f.hold_image) IS NOT NULL ORDER BY f.time DESC LIMIT 1",
@@ -290,12 +270,21 @@ class ReviewQueue:
                 (stream, since),
             )
             frames = self.manifest.query("SELECT COUNT(*) FROM frames WHERE stream = ? AND time >= ?", (stream, since))
+            rates = self.manifest.query(
+                "SELECT COUNT(DISTINCT f.frame_id), COUNT(l.id) FILTER (WHERE l.status = 'accepted') FROM frames f "
+                "LEFT JOIN labels l ON l.frame_id = f.frame_id WHERE f.stream = ? AND f.time >= ?",
+                (stream, recent),
+            )
+            minutes = rate_window_s / 60
             out.append(
                 {
                     "stream": stream,
                     "latest": dict(latest[0]) if latest else None,
                     "parts": {r["status"]: int(r["n"]) for r in parts},
                     "frames": int(frames[0][0]),
+                    "frames_per_min": int(rates[0][0]) / minutes,
+                    "accepted_per_min": int(rates[0][1]) / minutes,
+                    "rate_window_s": rate_window_s,
                 }
             )
         return out
@@ -310,12 +299,7 @@ class ReviewQueue:
         return int(rows[0][0]) if rows else None
 
 
-_ORDER = "abs(coalesce(l.verdict_confidence, 0) - ?), l.verdict_confidence IS NULL, l.id"
-_ABOVE = "l.verdict_confidence >= ?"
-_BELOW = "l.verdict_confidence < ?"
-_EPS = 1e-9  # widens a band so that float rounding of threshold ± distance never drops the item's equals
-
-
-def _key(row: sqlite3.Row, threshold: float) -> tuple[float, int, int]:
-    conf = row["verdict_confidence"]
-    return (abs((conf if conf is not None else 0.0) - threshold), int(conf is None), int(row["id"]))
+_ORDER = (  # the student's disagreement first (docs/student.md), then the distance from the threshold
+    "max(coalesce(l.disagreement, 0), 0) DESC, abs(coalesce(l.verdict_confidence, 0) - ?), "
+    "l.verdict_confidence IS NULL, l.id"
+)

@@ -25,6 +25,7 @@ from typing import Any
 from streamlabel.events.models import ReviewedEvent
 from streamlabel.events.outbox import enqueue_event
 from streamlabel.frames import LabelStatus, Rejection
+from streamlabel.store.added_parts import MISSED, add_plan, insert_added_label, undo_outcome
 from streamlabel.store.audit import ensure_schema as ensure_audit_schema
 from streamlabel.store.audit import is_open_audit_part
 from streamlabel.store.dataset import DatasetStore
@@ -76,6 +77,7 @@ CREATE TABLE IF NOT EXISTS reviews (
 CREATE INDEX IF NOT EXISTS reviews_label ON reviews(label_id, id);
 CREATE INDEX IF NOT EXISTS reviews_unapplied ON reviews(id) WHERE applied = 0;
 CREATE INDEX IF NOT EXISTS labels_status_confidence ON labels(status, verdict_confidence);
+CREATE INDEX IF NOT EXISTS labels_status_disagreement ON labels(status, disagreement, verdict_confidence);
 CREATE INDEX IF NOT EXISTS labels_track ON labels(track_id);
 """
 
@@ -87,6 +89,7 @@ class Decision(StrEnum):
     FIX = "fix"  # accept with a new mask (SAM2 clicks on the review page)
     REJECT = "reject"  # the target, but a label not good enough: painted out of the dataset copy
     NOT_TARGET = "not_target"  # not the target at all: stays background
+    ADD = "add"  # a part the pipeline missed, drawn by the person (``Reviews.add``; store/added_parts.py)
     UNDO = "undo"
 
 
@@ -130,6 +133,8 @@ class Reviews(ReviewQueue):
         """
         if decision == Decision.UNDO:
             return self.undo(label_id, who)
+        if decision == Decision.ADD:
+            raise ReviewError(f"item {label_id}: an add draws a new part (Reviews.add), it decides no existing one")
         if (decision == Decision.FIX) != (polygon is not None and len(polygon) >= 3):
             raise ReviewError(f"item {label_id}: a fix needs a polygon of 3 or more points, and only a fix takes one")
         status, rejection = _OUTCOME[decision]
@@ -160,16 +165,30 @@ class Reviews(ReviewQueue):
                 raise ReviewConflict(
                     f"item {label_id} changed after the decision to undo (now {label['status']}); reload the page"
                 )
+            status, rejection = undo_outcome(last["decision"], last["previous_status"], last["previous_rejection"])
             return {
                 "decision": str(Decision.UNDO),
-                "status": last["previous_status"],
-                "rejection": last["previous_rejection"],
+                "status": status,
+                "rejection": rejection,
                 "undoes": last["id"],
                 "polygon": last["previous_polygon"],
                 "xyxy": last["previous_xyxy"],
             }
 
         return self._apply(label_id, who, None, intent)
+
+    def add(self, frame_id: str, polygon: list[list[float]], who: str) -> dict[str, Any]:
+        """Add a part the pipeline missed to ``frame_id`` (normalized ``polygon``), accepted by ``who``.
+
+        The same three steps as a decision: the new label row and its ``reviews`` row (decision ``add``) in one
+        transaction, the render, the ``reviewed`` event. Returns the ``reviews`` row (``label_id``: the new part).
+        """
+        with self._lock:
+            with self.manifest.transaction() as db:
+                label_id = insert_added_label(db, frame_id, polygon, self.store.class_names[0])
+                label = _label(db, label_id, self.store) | {"status": MISSED, "rejection": ""}
+                review_id = _insert(db, label, add_plan(), who)
+            return self._finish(review_id)
 
     def _apply(self, label_id: int, who: str, expect: str | None, intent: Any) -> dict[str, Any]:
         with self._lock:
@@ -190,11 +209,11 @@ class Reviews(ReviewQueue):
         if row["polygon"] is not None:
             updates |= {"polygon": row["polygon"], "xyxy": row["xyxy"]}
         try:
-            stored = self.store.render_dataset_copy(row["frame_id"], {row["label_id"]: updates}, publish=True)
+            stored = self.store.render_dataset_copy(
+                row["frame_id"], {row["label_id"]: updates}, publish=True, keep_original=True
+            )
         except (FileNotFoundError, KeyError) as exc:
-            with self.manifest.transaction() as db:
-                db.execute("UPDATE reviews SET undone_by = NULL WHERE undone_by = ?", (review_id,))
-                db.execute("DELETE FROM reviews WHERE id = ?", (review_id,))
+            self._withdraw(row)
             raise ReviewError(
                 f"item {row['label_id']}: {row['decision']} cannot be applied, the frame's files are gone ({exc}); "
                 "the decision was withdrawn"
@@ -222,6 +241,14 @@ class Reviews(ReviewQueue):
             event_id = enqueue_event(db, event, frame_id=row["frame_id"])
             db.execute("UPDATE reviews SET applied = 1, event_id = ? WHERE id = ?", (event_id, review_id))
         return row | {"applied": 1, "event_id": event_id}
+
+    def _withdraw(self, row: dict[str, Any]) -> None:
+        """Take back a ``reviews`` row whose render cannot run (and the part an add drew)."""
+        with self.manifest.transaction() as db:
+            db.execute("UPDATE reviews SET undone_by = NULL WHERE undone_by = ?", (row["id"],))
+            db.execute("DELETE FROM reviews WHERE id = ?", (row["id"],))
+            if row["decision"] == Decision.ADD:
+                db.execute("DELETE FROM labels WHERE id = ?", (row["label_id"],))
 
     def recover(self) -> list[int]:
         """Finish the decisions a crash cut short (``applied = 0``); returns their ids."""

@@ -15,9 +15,12 @@ import numpy as np
 
 from streamlabel.frames import (
     ANCHOR_INDEX_KEY,
+    DISAGREEMENT_KEY,
     FLAGGED_KEY,
     POLYGON_KEY,
     REJECTION_KEY,
+    SOURCE_KEY,
+    STUDENT_SOURCE,
     VERDICT_KEY,
     FrameResult,
 )
@@ -50,10 +53,17 @@ def label_row(result: FrameResult, j: int, class_name: str) -> dict[str, Any]:
         "track_id": _track_id(parts.tracker_id, j),
         "flagged": int(bool(flagged[j])) if flagged is not None else 0,
         "rejection": str(rejection[j] or "") if rejection is not None else "",
+        "disagreement": _opt_float(parts.data.get(DISAGREEMENT_KEY), j, nan_is_none=True),
     }
     if verdict is not None:
         row |= verdict_columns(verdict)
+    elif SOURCE_KEY in parts.data and parts.data[SOURCE_KEY][j] == STUDENT_SOURCE:
+        row |= {"verdict_source": STUDENT_SOURCE, "verdict_reason": _STUDENT_REASON.format(row["disagreement"] or 0)}
     return row
+
+
+# What the review page shows for a part only the student found (no verdict: a person decides).
+_STUDENT_REASON = "found by the student only (confidence {:.2f}), not by the pipeline; nobody has judged it yet"
 
 
 def verdict_columns(verdict: Verdict) -> dict[str, Any]:
@@ -101,8 +111,9 @@ def decode_jpeg(data: bytes) -> np.ndarray | None:
     return None if bgr is None else bgr[..., ::-1].copy()
 
 
-def _opt_float(values: Any, j: int) -> float | None:
-    return None if values is None else float(values[j])
+def _opt_float(values: Any, j: int, nan_is_none: bool = False) -> float | None:
+    value = None if values is None else float(values[j])
+    return None if nan_is_none and value is not None and np.isnan(value) else value
 
 
 def _track_id(tracker_ids: np.ndarray | None, row: int) -> int | None:

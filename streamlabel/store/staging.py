@@ -208,7 +208,7 @@ class Staging:
             if (self.root / staged).is_file():
                 os.replace(self.root / staged, self.root / rel)
                 touched.add((self.root / rel).parent)
-        named = {frame.get(k) for k in ("image", "label", "hold_image", "hold_label")}
+        named = {frame.get(k) for k in ("image", "label", "hold_image", "hold_label", "original")}
         removed = []
         for rel in intent["obsolete"]:
             if rel not in named and (self.root / rel).is_file():

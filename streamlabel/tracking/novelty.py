@@ -19,10 +19,12 @@ A change of the other measures must last ``min_novel_frames`` decisions in a row
 one-frame outlier (a box landing beside the eye, a detector glitch) is not a new moment; a real change is kept
 that many frames late.
 
-A changed ``state`` (an opaque tuple from the caller: a blink ended, a person left) forces a keep, and so do a
-track's first part and untracked parts (track id None). A new track whose part lies where another track, no
-longer seen, last kept one (the tracker lost the part and found it again under a new id) starts from that
-track's reference instead of counting as a first.
+A changed ``state`` (an opaque tuple from the caller: a blink ended, a person left) forces a keep, and so do
+untracked parts (track id None). A track without a reference is kept at its ``min_track_frames``-th decision
+(``first``; ``new`` before): the first frames of a track are where short false tracks (a box on a cushion, an ear
+seen for a moment) and not yet confirmed dogs are, and once near-copies are gone those would weigh on the
+dataset's precision. A new track whose part lies where another track, no longer seen, last kept one (the tracker
+lost the part and found it again under a new id) starts from that track's reference instead.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ class Decision:
     """Whether a part goes on (``keep``), how novel it is (>= 1: some measure reached its threshold), and why.
 
     ``reason`` is ``untracked``, ``first``, ``state``, ``disabled``, the name of the largest measure when kept,
-    ``near_copy``, or ``unconfirmed`` (a measure reached its threshold for fewer than ``min_novel_frames``
-    decisions in a row). ``measures`` holds every measure divided by its threshold.
+    ``near_copy``, ``new`` (a track seen fewer than ``min_track_frames`` times, no reference yet), or
+    ``unconfirmed`` (a measure reached its threshold for fewer than ``min_novel_frames`` decisions in a row).
+    ``measures`` holds every measure divided by its threshold.
     """
 
     keep: bool
@@ -110,6 +113,7 @@ class NoveltyGate:
         self.kept: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self._tracks: dict[tuple[str, int], _Kept] = {}
+        self._new: dict[tuple[str, int], tuple[int, float]] = {}  # tracks not kept yet: (decisions, last seen_s)
         self._decisions = 0
 
     def decide(
@@ -139,7 +143,7 @@ class NoveltyGate:
             if last is not None:
                 self._tracks[key] = last
         if last is None or t_s < last.t_s:
-            decision = Decision(True, NEW_TRACK_NOVELTY, "first")
+            decision = self._first(key, t_s)
         else:
             last.seen_s = t_s
             # The pixels where the anchor was when last kept: the detector's jitter of the box is not a change of
@@ -149,6 +153,15 @@ class NoveltyGate:
         if decision.keep:
             self._tracks[key] = _Kept(t_s, self.embedder(image, anchor), anchor, part, tuple(state), t_s)
         return self._count(stream, decision)
+
+    def _first(self, key: tuple[str, int], t_s: float) -> Decision:
+        """A track without a reference: kept (``first``) at its ``min_track_frames``-th decision, ``new`` before."""
+        seen = self._new.get(key, (0, t_s))[0] + 1
+        if seen < self.cfg.min_track_frames:
+            self._new[key] = (seen, t_s)
+            return Decision(False, NEW_TRACK_NOVELTY, "new")
+        self._new.pop(key, None)
+        return Decision(True, NEW_TRACK_NOVELTY, "first")
 
     def _compare(
         self,
@@ -199,6 +212,7 @@ class NoveltyGate:
         anchor, part = np.asarray(anchor_xyxy, np.float64).reshape(4), np.asarray(part_xyxy, np.float64).reshape(4)
         embedding = self.embedder(image, anchor)
         self._tracks[(stream, int(track_id))] = _Kept(t_s, embedding, anchor, part, tuple(state), t_s)
+        self._new.pop((stream, int(track_id)), None)
         if self.dropped[stream] > 0:
             self.dropped[stream] -= 1
         self.kept[stream] += 1
@@ -225,6 +239,7 @@ class NoveltyGate:
     def forget(self, stream: str, track_id: int) -> None:
         """Drop a track's reference (its track ended); its next part, if any, is kept as a first."""
         self._tracks.pop((stream, int(track_id)), None)
+        self._new.pop((stream, int(track_id)), None)
 
     def counts(self, stream: str) -> dict[str, int]:
         """``{"kept": n, "dropped": m}`` of ``stream`` since the gate was built."""
@@ -243,6 +258,10 @@ class NoveltyGate:
         stale = [key for key, kept in self._tracks.items() if key[0] == stream and abs(t_s - kept.seen_s) > horizon_s]
         for key in stale:
             del self._tracks[key]
+        for key in [
+            key for key, (_, seen_s) in self._new.items() if key[0] == stream and abs(t_s - seen_s) > horizon_s
+        ]:
+            del self._new[key]
         if stale:
             log.debug("novelty gate forgot %d tracks not seen for %.0f s", len(stale), horizon_s)
 

@@ -13,8 +13,8 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
-import cv2
 import numpy as np
 import supervision as sv
 from supervision.config import CLASS_NAME_DATA_FIELD
@@ -22,6 +22,7 @@ from supervision.config import CLASS_NAME_DATA_FIELD
 from streamlabel.config.tracking import TrackingConfig
 from streamlabel.frames import ANCHOR_INDEX_KEY, Frame
 from streamlabel.stages.base import Verdict
+from streamlabel.tracking.appearance import appearance_patch, patch_similarity
 from streamlabel.tracking.consistency import box_affine, consistency_score
 from streamlabel.tracking.segments import SegmentBook, TrackSegment
 from streamlabel.tracking.tracker import MOTION_SIDE_KEY, SMOOTHED_KEY, UNCONFIRMED, Tracker, TrackerConfig
@@ -58,46 +59,18 @@ class _PartMemory:
     identity_t: float = 0.0  # when it was last updated
 
 
-PATCH_SIDE_PX = 20  # side of the grayscale patch that stands for a part's look (its box plus a margin)
-PATCH_MARGIN = 0.25  # margin around the box, as a share of its side on each side
-PATCH_SHIFT_PX = 2  # patches are compared at every shift up to this many patch pixels (box jitter)
-FLAT_GRAY_STEP = 8.0  # two flat patches look alike when their brightness differs by at most this many gray levels
+class Refusal(StrEnum):
+    """Why a part track's verdict was not reused (``StreamTracks.refusal``)."""
 
-
-def appearance_patch(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """The part's box (plus ``PATCH_MARGIN``) as a ``PATCH_SIDE_PX`` square grayscale patch."""
-    h, w = image.shape[:2]
-    box = np.asarray(xyxy, dtype=np.float64)
-    pad = PATCH_MARGIN * (box[2:] - box[:2])
-    x1, y1 = (round(float(v)) for v in box[:2] - pad)
-    x2, y2 = (round(float(v)) for v in box[2:] + pad)
-    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, max(x2, x1 + 1)), min(h, max(y2, y1 + 1))
-    if x2 <= x1 or y2 <= y1:
-        return np.zeros((PATCH_SIDE_PX, PATCH_SIDE_PX), dtype=np.float32)
-    crop = np.ascontiguousarray(image[y1:y2, x1:x2])
-    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
-    return cv2.resize(gray, (PATCH_SIDE_PX, PATCH_SIDE_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
-def patch_similarity(reference: np.ndarray, patch: np.ndarray) -> float:
-    """Normalised correlation of two patches' central windows, the best over shifts of up to ``PATCH_SHIFT_PX``
-    (-1..1; 0 when either window is flat): robust to the jitter of a part's box, not to an eye that closed."""
-    k, n = PATCH_SHIFT_PX, PATCH_SIDE_PX - 2 * PATCH_SHIFT_PX
-    window = patch[k : k + n, k : k + n]
-    centre = _normalised(window)
-    if not centre.any():  # a flat window looks like a flat reference of about its brightness, like nothing else
-        flat = float(reference.std()) <= 1.0 and abs(float(reference.mean()) - float(window.mean())) <= FLAT_GRAY_STEP
-        return 1.0 if flat else 0.0
-    best = -1.0
-    for dy in range(2 * k + 1):
-        for dx in range(2 * k + 1):
-            best = max(best, float(np.mean(centre * _normalised(reference[dy : dy + n, dx : dx + n]))))
-    return best
-
-
-def _normalised(window: np.ndarray) -> np.ndarray:
-    std = float(window.std())
-    return (window - window.mean()) / std if std > 1.0 else np.zeros_like(window)
+    OFF = "off"  # revalidate_s is 0
+    UNTRACKED = "untracked"  # the part has no confirmed track
+    NO_VERDICT = "no_verdict"  # the track holds no reusable verdict (none yet, or withdrawn)
+    MASK = "mask"  # the mask is not consistent with the track's reference
+    ANCHOR = "anchor"  # the part is linked to another anchor track than when it was judged
+    AGE = "age"  # the verdict is older than revalidate_s
+    REUSES = "reuses"  # the verdict was reused max_reuses times
+    LOOK = "look"  # the part no longer looks like it did (reuse_min_similarity)
+    IDENTITY = "identity"  # a rejection whose track's identity record does not agree
 
 
 class StreamTracks:
@@ -108,7 +81,8 @@ class StreamTracks:
         self.cfg = cfg
         tracker_cfg = TrackerConfig.from_config(cfg)
         self.anchors = Tracker(tracker_cfg)
-        self.parts = Tracker(tracker_cfg)
+        # low_score is a detector score: Grounding DINO's part scores sit on another scale (box_threshold 0.35)
+        self.parts = Tracker(dataclasses.replace(tracker_cfg, low_score=0.0))
         self.segments = SegmentBook(cfg.clip_min_s, cfg.clip_max_s)
         self.finished: list[TrackSegment] = []
         self._memory: dict[int, _PartMemory] = {}
@@ -331,21 +305,35 @@ class StreamTracks:
         answers the part- and anchor-scope checks only: the caller answers frame-scope checks
         for the frame.
         """
-        if self.cfg.revalidate_s <= 0 or pid == UNCONFIRMED or not np.isfinite(score):
+        if self.refusal(pid, t, score, anchor_track_id, appearance):
             return None
-        memory = self._memory.get(int(pid))
-        if memory is None or memory.verdict is None or score < self.cfg.consistency_threshold:
-            return None
-        if anchor_track_id == UNCONFIRMED or anchor_track_id != memory.verdict_anchor_track_id:
-            return None
-        if t - memory.verdict_t > self.cfg.revalidate_s or memory.reuses >= self.cfg.max_reuses:
-            return None
-        if memory.patch is not None and not appearance >= self.cfg.reuse_min_similarity:
-            return None
-        if not memory.verdict.passed and memory.identity_log_odds >= 0:
-            return None  # a rejection as not the target stands only while the track's record agrees
+        memory = self._memory[int(pid)]
         memory.reuses += 1  # counted when granted: frames of one batch are planned before any is decided
         return dataclasses.replace(memory.verdict, reused=True, latency_s=0.0)
+
+    def refusal(self, pid: int, t: float, score: float, anchor_track_id: int, appearance: float = float("nan")) -> str:
+        """Why ``reusable`` would refuse the track's verdict (a ``Refusal``), "" when it would grant it; changes
+        nothing."""
+        if self.cfg.revalidate_s <= 0:
+            return Refusal.OFF
+        memory = self._memory.get(int(pid)) if pid != UNCONFIRMED else None
+        if memory is None:
+            return Refusal.UNTRACKED
+        if memory.verdict is None:
+            return Refusal.NO_VERDICT
+        if not np.isfinite(score) or score < self.cfg.consistency_threshold:
+            return Refusal.MASK
+        if anchor_track_id == UNCONFIRMED or anchor_track_id != memory.verdict_anchor_track_id:
+            return Refusal.ANCHOR
+        if t - memory.verdict_t > self.cfg.revalidate_s:
+            return Refusal.AGE
+        if memory.reuses >= self.cfg.max_reuses:
+            return Refusal.REUSES
+        if memory.patch is not None and not appearance >= self.cfg.reuse_min_similarity:
+            return Refusal.LOOK
+        if not memory.verdict.passed and memory.identity_log_odds >= 0:
+            return Refusal.IDENTITY  # a rejection as not the target stands only while the track's record agrees
+        return ""
 
     def add_identity(self, pid: int, t: float, probability: float | None) -> float:
         """Add a fresh verdict's probability that the part is the target to its track's evidence; return the

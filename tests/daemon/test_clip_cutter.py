@@ -3,6 +3,7 @@ and its bounded queue: a full queue drops the clip (counted), a stop drains or d
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ import pytest
 from streamlabel.config import Config
 from streamlabel.daemon.clips import ClipCutter
 from streamlabel.frames import Frame
-from streamlabel.store.clips import ClipWriter
+from streamlabel.store.clips import ClipWriter, count_pending
 from streamlabel.store.dataset import DatasetStore
 from streamlabel.tracking.segments import TrackSegment
 
@@ -158,12 +159,21 @@ def test_file_clips_the_stop_has_no_time_for_are_cut_at_the_next_start(store: Da
     assert not c.close(0.2)  # the first clip is held in its write; nothing waits for it
     assert time.monotonic() - started < 0.5
     assert c.pending == 3 and c.dropped == 0  # the one in hand and the two queued are left for the next start
+    assert count_pending(store) == 3  # what /metrics shows as streamlabel_clips_pending
     writer.release.set()
     assert c.close(30) and c.written == 1  # the one in hand did finish before "the process ended"
+    assert count_pending(store) == 2
     again = ClipCutter(store, cfg)
     assert again.resume() == 2  # its commit took its pending row along: it is not cut twice
     assert again.close(60) and again.written == 2
     rows = store.manifest.query("SELECT part, method FROM clips ORDER BY part")
     assert [(r["part"], r["method"]) for r in rows] == [(0, "remux"), (1, "remux"), (2, "remux")]
     assert store.manifest.query("SELECT COUNT(*) FROM clips_pending")[0][0] == 0
+    assert count_pending(store) == 0
+    events = [json.loads(r["payload"]) for r in store.manifest.query("SELECT payload FROM outbox WHERE kind = 'clip'")]
+    assert sorted((e["track_id"], e["part"]) for e in events) == [
+        (4, 0),
+        (4, 1),
+        (4, 2),
+    ]  # subscribers tell pieces apart
     assert ClipCutter(store, cfg).resume() == 0

@@ -91,7 +91,14 @@ def server() -> Iterator[tuple[MetricsServer, DaemonMetrics, dict[str, Any]]]:
     metrics = DaemonMetrics()
     health = {"ok": True}
     metrics.bind(
-        lambda: {"streams": STATE["streams"], "outbox_depth": 3, "store_bytes": 1234, "labeler_tick_age_seconds": 0.5}
+        lambda: {
+            "streams": STATE["streams"],
+            "outbox_depth": 3,
+            "store_bytes": 1234,
+            "labeler_tick_age_seconds": 0.5,
+            "clips_queued": 1,
+            "clips_pending": 2,
+        }
     )
     srv = MetricsServer("127.0.0.1:0", metrics, lambda: (health["ok"], {"tick_age_s": 0.5}), lambda: STATE)
     srv.start()
@@ -137,6 +144,8 @@ def test_metrics_parse_and_count_what_the_runner_observed(server) -> None:
     assert got[("streamlabel_stream_status", (("status", "online"), ("stream", "garden")))] == 0
     assert got[("streamlabel_outbox_depth", ())] == 3
     assert got[("streamlabel_store_bytes", ())] == 1234
+    assert got[("streamlabel_clips_queued", ())] == 1
+    assert got[("streamlabel_clips_pending", ())] == 2
 
 
 def test_two_daemons_do_not_share_a_registry() -> None:

@@ -73,3 +73,11 @@ def test_extra_streams_survive_a_reload(tmp_path: Path) -> None:
     plan = load_for_reload(path, running, {"cli": running.streams["cli"]})
     assert plan is not None
     assert plan.removed == [] and sorted(plan.unchanged) == ["a", "cli"]
+
+
+def test_train_privacy_and_review_changes_are_reported_as_needing_a_restart() -> None:
+    old = cfg({"a": A})
+    new = cfg({"a": A}, train={"epochs": 3}, privacy={"people": "drop"}, review={"audit_fraction": 0.1})
+    plan = plan_reload(old, new)
+    assert plan.needs_restart == ["privacy", "review", "train"]
+    assert plan.config.train == old.train and plan.config.privacy == old.privacy  # the running values stay

@@ -107,7 +107,11 @@ def test_audit_items_enter_the_queue_whatever_their_status_and_leave_when_decide
 def test_audit_queue_page_lists_and_decides_audit_items(store: DatasetStore, cfg: Config) -> None:
     cfg = cfg.model_copy(update={"review": cfg.review.model_copy(update={"audit_fraction": 1.0})})
     client = TestClient(create_app(cfg, store))
-    page = client.get("/?status=audit")  # the audit queue refreshes the audit choice
+    waiting = client.get("/?status=audit")  # a request never selects: it reads the audits table only
+    assert "No audit frames chosen yet" in waiting.text and "0 frames considered" in waiting.text
+    assert store.manifest.query("SELECT count(*) FROM audits")[0][0] == 0
+    Audits(store.manifest, store.root, fraction=1.0).select()  # the daemon's housekeeping does this
+    page = client.get("/?status=audit")
     assert page.status_code == 200
     accepted = label_ids(store, "accepted")
     assert all(f'data-id="{i}"' in page.text for i in accepted)
@@ -122,3 +126,48 @@ def test_audit_queue_page_lists_and_decides_audit_items(store: DatasetStore, cfg
 def test_audit_fraction_is_a_bounded_config_field() -> None:
     assert Config().review.audit_fraction == 0.02
     assert Config.model_validate({"review": {"audit_fraction": 0.5}}).review.audit_fraction == 0.5
+
+
+def test_selection_in_batches_reaches_the_same_audit_and_says_when_it_is_done(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "s")
+    write_frames(store, "kitchen", 25, 0.95, False, 0)
+    audits = Audits(store.manifest, store.root, fraction=0.2, batch_frames=10)
+    assert audits.catch_up() is True and store.manifest.query("SELECT count(*) FROM audits")[0][0] == 10
+    assert audits.catch_up() is True  # a backlog is left: no waiting for refresh_s
+    assert audits.catch_up() is False and store.manifest.query("SELECT count(*) FROM audits")[0][0] == 25
+    assert sum(len(v) for v in chosen(store).values()) == math.ceil(0.2 * 25)
+    assert audits.catch_up() is False and audits.refresh() == 0  # then at most once per refresh_s
+    assert Audits(store.manifest, store.root, fraction=0.0).catch_up() is False  # off: never a backlog
+    store.close()
+
+
+def test_the_daemons_housekeeping_selects_audit_frames(store: DatasetStore, cfg: Config) -> None:
+    from streamlabel.daemon.housekeeping import Housekeeper
+    from tests.daemon.harness import wait_until
+
+    cfg = cfg.model_copy(update={"review": cfg.review.model_copy(update={"audit_fraction": 1.0})})
+    keeper = Housekeeper(cfg, store, None, retry_s=0.05)
+    keeper.start()
+    try:
+        wait_until(lambda: chosen(store), "the housekeeper's audit selection", 10.0)
+    finally:
+        assert keeper.stop()
+    assert sum(len(v) for v in chosen(store).values()) == 6  # every frame with an image (fraction 1)
+
+
+def test_streamlabel_review_selects_once_at_start_and_the_daemons_page_never(store: DatasetStore, cfg: Config) -> None:
+    from streamlabel.review import ReviewServer
+    from streamlabel.review.server import review_server
+
+    cfg = cfg.model_copy(update={"review": cfg.review.model_copy(update={"audit_fraction": 1.0})})
+    daemon_page = review_server(cfg, store)
+    assert daemon_page is not None and daemon_page.audit_thread is None
+    server = ReviewServer(cfg, store, address="127.0.0.1:0")
+    server.start()
+    try:
+        assert server.audit_thread is not None
+        server.audit_thread.join(10.0)
+        assert not server.audit_thread.is_alive()
+    finally:
+        server.stop()
+    assert sum(len(v) for v in chosen(store).values()) == 6

@@ -7,60 +7,20 @@ them. A console error or an uncaught page error fails the test.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from streamlabel.config import Config, ReviewConfig
-from streamlabel.review import ReviewServer
 from streamlabel.store import DatasetStore
-from tests.review.conftest import ARGS, CHROMIUM, label_ids, screens_dir
+from tests.review.conftest import CHROMIUM, label_ids, open_page, serve
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="needs Debian's chromium (apt-get install chromium)"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright for Python (the test extra)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def screens(tmp_path: Path) -> Path:
-    return screens_dir(tmp_path)
-
-
-def serve(store: DatasetStore, cfg: Config) -> ReviewServer:
-    server = ReviewServer(cfg, store, address="127.0.0.1:0")
-    server.start()
-    return server
-
-
-@pytest.fixture
-def page(browser, store: DatasetStore, cfg: Config) -> Iterator[object]:
-    yield from _page(browser, serve(store, cfg))
-
-
-def _page(browser, server: ReviewServer) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=server.bound)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        yield page
-    finally:
-        context.close()
-        server.stop()
-    assert errors == [], f"browser console errors: {errors}"
 
 
 def reviewed(store: DatasetStore) -> list[dict]:
@@ -127,7 +87,7 @@ def test_item_view_keys(page, store: DatasetStore, screens: Path) -> None:
 
 def test_token_is_asked_for_and_requests_without_it_are_refused(browser, store: DatasetStore, screens: Path) -> None:
     cfg = Config(review=ReviewConfig(token=SecretStr("s3cret-token")))
-    for page in _page(browser, serve(store, cfg)):
+    for page in open_page(browser, serve(store, cfg)):
         assert page.request.get("/", headers={"accept": "application/json"}).status == 401
         page.goto("/")
         page.wait_for_selector("form.login")
@@ -153,7 +113,7 @@ def test_live_view_refreshes_itself(page, store: DatasetStore, screens: Path) ->
     page.wait_for_selector(".panel img")
     page.wait_for_load_state("networkidle")
     assert page.locator(".panel").count() == 2
-    page.screenshot(path=screens / "live.png")
+    page.screenshot(path=screens / "live-refresh.png")
     fill(store, "porch", [["review"]], start=datetime.now(UTC))
     page.wait_for_function("document.querySelectorAll('.panel').length === 3", timeout=15_000)
 

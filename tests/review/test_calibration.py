@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,46 +15,13 @@ from streamlabel.config import Config
 from streamlabel.review import create_app
 from streamlabel.store import DatasetStore
 from streamlabel.store.audit import Audits
-from streamlabel.store.calibration import calibration, threshold_for, wilson
+from streamlabel.store.calibration import calibration, plot_reliability, reliability, threshold_for, wilson
 from streamlabel.store.reviews import Decision, Reviews
-from tests.store.synthetic import CONFIG_HASH, T0, make_result, new_store
+from tests.review.conftest import add_frame
+from tests.store.synthetic import new_store
 
 # 17/18 by the Wilson score method (z = 1.96), worked by hand: centre 0.86628, half-width 0.12385.
 WILSON_17_18 = (0.74243, 0.99012)
-
-
-def add(store: DatasetStore, seq: int, statuses: list[str], confidence: float) -> list[int]:
-    """One frame of ``statuses`` parts, all of ``confidence``; returns their label ids."""
-    res = make_result("kitchen", seq, statuses, when=T0 + timedelta(seconds=seq))
-    verdicts = res.parts.data["verdict"]
-    for k, verdict in enumerate(verdicts):
-        verdicts[k] = replace(verdict, confidence=confidence)
-    store.write(res, CONFIG_HASH)
-    rows = store.manifest.query("SELECT id FROM labels WHERE frame_id = ? ORDER BY id", (res.frame.frame_id,))
-    return [int(r[0]) for r in rows]
-
-
-@pytest.fixture
-def known(tmp_path: Path) -> Iterator[DatasetStore]:
-    """20 audited parts (18 accepted by the pipeline, people agree on 17; 2 review items, one right), then 10
-    auto-accepted parts and 2 ordinary review items (one accepted by a person) outside the audit."""
-    store = new_store(tmp_path / "store")
-    auto = [add(store, k, ["accepted"], round(0.81 + 0.01 * k, 3))[0] for k in range(18)]
-    unsure = [add(store, 18, ["review"], 0.6)[0], add(store, 19, ["review"], 0.7)[0]]
-    Audits(store.manifest, store.root, fraction=1.0).select()
-    for k in range(10):
-        add(store, 20 + k, ["accepted"], 0.95)
-    ordinary = [add(store, 30, ["review"], 0.65)[0], add(store, 31, ["review"], 0.75)[0]]
-    reviews = Reviews(store)
-    reviews.decide(auto[0], Decision.REJECT, "ann")  # the pipeline's one wrong acceptance (confidence 0.81)
-    for label_id in auto[1:]:
-        reviews.decide(label_id, Decision.ACCEPT, "ann")
-    reviews.decide(unsure[0], Decision.ACCEPT, "ann")
-    reviews.decide(unsure[1], Decision.NOT_TARGET, "ann")
-    reviews.decide(ordinary[0], Decision.ACCEPT, "bob")
-    reviews.decide(ordinary[1], Decision.REJECT, "bob")
-    yield store
-    store.close()
 
 
 def test_wilson_interval_matches_the_worked_example() -> None:
@@ -98,7 +62,7 @@ def test_figures_of_a_store_with_known_decisions(known: DatasetStore) -> None:
 
 def test_an_audit_frame_counts_only_once_every_part_is_decided(tmp_path: Path) -> None:
     store = new_store(tmp_path / "s")
-    first, second = add(store, 0, ["accepted", "accepted"], 0.9)
+    first, second = add_frame(store, 0, ["accepted", "accepted"], 0.9)
     audits = Audits(store.manifest, store.root, fraction=1.0)
     audits.select()
     reviews = Reviews(store)
@@ -151,3 +115,14 @@ def test_report_calibration_without_a_store_names_the_fix(tmp_path: Path) -> Non
     config.write_text(f"store:\n  path: {tmp_path / 'nothing'}\n")
     result = CliRunner().invoke(app, ["report", "calibration", "-c", str(config), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "holds no store" in " ".join(result.output.split())
+
+
+def test_the_diagram_draws_a_bin_that_people_accepted_entirely(tmp_path: Path) -> None:
+    """4 of 4 accepted: the Wilson bound is 0.9999999999999999, one rounding below the share (a negative bar)."""
+    parts = [{"confidence": 0.9, "truth": True}] * 4 + [{"confidence": 0.5, "truth": False}] * 4
+    report = {
+        "audit": {"reliability": reliability(parts), "threshold": {"threshold": None, "target": 0.99}},
+        "review_items": {"reliability": reliability(parts[:4])},
+    }
+    assert wilson(4, 4)[1] < 1.0  # the rounding this guards against
+    assert plot_reliability(report, tmp_path).read_bytes().startswith(b"\x89PNG")

@@ -109,8 +109,13 @@ def test_unknown_item(reviews: Reviews) -> None:
 
 
 def test_undo_of_a_reject_whose_image_was_dropped_is_refused_cleanly(store: DatasetStore, reviews: Reviews) -> None:
-    label_id = label_ids(store, "review")[-1]  # a review-only frame: rejected, its copy is not kept
+    label_id = label_ids(store, "review")[-1]  # a review-only frame: rejected, only its original is kept
     reviews.decide(label_id, Decision.REJECT, "ana")
+    frame = store.manifest.frame(reviews.item(label_id).frame_id)
+    assert frame["image"] is None and frame["original"] is not None
+    with store.manifest.transaction() as db:  # as retention prunes it (tests/review/test_originals.py)
+        db.execute("UPDATE frames SET original = NULL WHERE frame_id = ?", (frame["frame_id"],))
+    (store.root / frame["original"]).unlink()
     with pytest.raises(ReviewError, match="files are gone"):
         reviews.undo(label_id, "ana")
     assert [h["decision"] for h in reviews.history(label_id)] == ["reject"]

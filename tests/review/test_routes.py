@@ -199,7 +199,7 @@ def test_live_view_shows_each_streams_newest_frame_and_last_hour(client: TestCli
     fill(store, "garden", [["review"], ["accepted"], ["rejected"]], start=datetime.now(UTC) - timedelta(minutes=5))
     page = client.get("/live")
     assert page.status_code == 200
-    panels = re.findall(r'<article class="panel">(.*?)</article>', page.text, re.S)
+    panels = re.findall(r'<article class="panel" data-stream="\w+">(.*?)</article>', page.text, re.S)
     assert [re.search(r"<b>(\w+)</b>", p).group(1) for p in panels] == ["garden", "kitchen"]  # type: ignore[union-attr]
     garden, kitchen = panels
     assert "<b>3</b> frames stored" in garden and "1 accepted" in garden and "1 review" in garden

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamlabel.tracking.streams import appearance_patch, patch_similarity
+from streamlabel.tracking.appearance import appearance_patch, patch_similarity
 
 
 def eye_frame(open_eye: bool, shift_px: tuple[int, int] = (0, 0), seed: int = 0) -> np.ndarray:

@@ -44,7 +44,7 @@ def run(gate: NoveltyGate, frames: list[tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def test_a_still_scene_keeps_the_first_frame_and_then_one_per_max_interval() -> None:
-    gate = NoveltyGate(NoveltyConfig(enabled=True, max_interval_s=60.0))
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_track_frames=1, max_interval_s=60.0))
     # 150 s of the same picture with sensor noise: 0, 60 and 120 s are kept, nothing else.
     frames = [(scene(noise_seed=i), ANCHOR, PART, ()) for i in range(300)]
     assert run(gate, frames) == [0, 120, 240]
@@ -52,7 +52,7 @@ def test_a_still_scene_keeps_the_first_frame_and_then_one_per_max_interval() -> 
 
 
 def test_a_slow_drift_is_kept_every_so_often_not_every_frame() -> None:
-    gate = NoveltyGate(NoveltyConfig(enabled=True, max_interval_s=10_000.0))
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_track_frames=1, max_interval_s=10_000.0))
     frames = []
     for i in range(200):  # 0.3 px per frame to the right: 60 px in 100 s
         shift = i * 0.3
@@ -66,7 +66,7 @@ def test_a_slow_drift_is_kept_every_so_often_not_every_frame() -> None:
 
 @pytest.mark.parametrize(("min_novel_frames", "kept_at"), [(1, 20), (3, 22)])
 def test_a_sudden_change_is_kept_once_it_lasts_and_is_the_new_reference(min_novel_frames: int, kept_at: int) -> None:
-    gate = NoveltyGate(NoveltyConfig(enabled=True, min_novel_frames=min_novel_frames))
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_track_frames=1, min_novel_frames=min_novel_frames))
     still = [(scene(seed=0, noise_seed=i), ANCHOR, PART, ()) for i in range(20)]
     turned = [(scene(seed=5, noise_seed=100 + i), ANCHOR, PART, ()) for i in range(10)]
     assert run(gate, still + turned) == [0, kept_at]
@@ -83,7 +83,9 @@ def test_a_sudden_change_is_kept_once_it_lasts_and_is_the_new_reference(min_nove
     ],
 )
 def test_a_moved_or_resized_box_is_kept_with_its_reason(anchor: np.ndarray, part: np.ndarray, reason: str) -> None:
-    gate = NoveltyGate(NoveltyConfig(enabled=True, min_appearance_change=1.0, max_part_iou=0.2, min_novel_frames=1))
+    gate = NoveltyGate(
+        NoveltyConfig(enabled=True, min_track_frames=1, min_appearance_change=1.0, max_part_iou=0.2, min_novel_frames=1)
+    )
     image = scene()
     assert gate.decide("cam", 1, 0.0, image, ANCHOR, PART).reason == "first"
     decision = gate.decide("cam", 1, 0.5, image, anchor, part)
@@ -92,7 +94,7 @@ def test_a_moved_or_resized_box_is_kept_with_its_reason(anchor: np.ndarray, part
 
 
 def test_a_changed_state_forces_a_keep_then_the_new_state_is_the_reference() -> None:
-    gate = NoveltyGate(NoveltyConfig(enabled=True))
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_track_frames=1))
     frames = [(scene(noise_seed=i), ANCHOR, PART, ("open",) if i < 10 else ("closed",)) for i in range(20)]
     assert run(gate, frames) == [0, 10]
     decision = gate.decide("cam", 7, 10.0, scene(noise_seed=99), ANCHOR, PART, ("closed",))
@@ -102,7 +104,7 @@ def test_a_changed_state_forces_a_keep_then_the_new_state_is_the_reference() -> 
 
 
 def test_untracked_parts_are_always_kept_and_tracks_are_separate() -> None:
-    gate = NoveltyGate(NoveltyConfig(enabled=True))
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_track_frames=1))
     image = scene()
     for t in range(5):
         decision = gate.decide("cam", None, float(t), image, ANCHOR, PART)
@@ -117,6 +119,23 @@ def test_untracked_parts_are_always_kept_and_tracks_are_separate() -> None:
     assert gate.decide("cam", 3, 1.0, image, ANCHOR, PART).reason == "near_copy"
     assert gate.counts("cam") == {"kept": 8, "dropped": 2}
     assert gate.counts("other") == {"kept": 1, "dropped": 0}
+
+
+def test_a_new_track_is_first_kept_at_its_min_track_frames_th_decision() -> None:
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_track_frames=3))
+    image = scene()
+    # A short false track (two frames, say a box on a cushion's button) is never sent on.
+    assert [gate.decide("cam", 4, t * STEP_S, image, ANCHOR, moved(PART, 80)).reason for t in range(2)] == ["new"] * 2
+    # A lasting one is kept at its third frame, which becomes its reference; the near-copies after it are dropped.
+    reasons = [gate.decide("cam", 7, t * STEP_S, image, ANCHOR, PART).reason for t in range(5)]
+    assert reasons == ["new", "new", "first", "near_copy", "near_copy"]
+    assert gate.counts("cam") == {"kept": 1, "dropped": 6}
+    # adopt (another part of its frame went on) makes a new track's part its reference at once.
+    gate.adopt("cam", 9, 3.0, image, ANCHOR, moved(PART, -60))
+    assert gate.decide("cam", 9, 3.5, image, ANCHOR, moved(PART, -60)).reason == "near_copy"
+    # A forgotten track starts over.
+    gate.forget("cam", 4)
+    assert gate.decide("cam", 4, 4.0, image, ANCHOR, moved(PART, 80)).reason == "new"
 
 
 def test_disabled_keeps_everything() -> None:
@@ -145,7 +164,7 @@ def test_an_embedder_hook_replaces_the_thumbnail() -> None:
         calls.append(xyxy.copy())
         return np.array([1.0, 0.0]) if image.mean() < 128 else np.array([0.0, 1.0])
 
-    gate = NoveltyGate(NoveltyConfig(enabled=True, min_novel_frames=1), embedder=embed)
+    gate = NoveltyGate(NoveltyConfig(enabled=True, min_track_frames=1, min_novel_frames=1), embedder=embed)
     dark, light = np.full((H, W, 3), 50, np.uint8), np.full((H, W, 3), 200, np.uint8)
     assert gate.decide("cam", 3, 0.0, dark, ANCHOR, PART).keep
     assert not gate.decide("cam", 3, 0.5, dark, ANCHOR, PART).keep

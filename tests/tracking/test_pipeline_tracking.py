@@ -138,11 +138,19 @@ def test_verdicts_are_reused_within_revalidate_s_while_consistent() -> None:
     assert results[6].statuses() == ["accepted", "accepted"]
 
 
-def test_default_validates_every_frame() -> None:
-    labeler, stages = make(walking_dog(5))
+def test_revalidate_0_validates_every_frame() -> None:
+    labeler, stages = make(walking_dog(5), {"revalidate_s": 0.0})
     results = one_by_one(labeler, frames_of("kitchen", range(5)))
     assert stages.validator.judged == 10
     assert not any(v.reused for r in results for v in r.parts.data["verdict"])
+
+
+def test_the_default_reuses_accepted_verdicts() -> None:
+    """A user gets ``revalidate_s`` 3 s and ``max_reuses`` 5: frames 2-6 reuse frame 1's verdict, 7 is judged."""
+    labeler, stages = make(walking_dog(8))
+    results = one_by_one(labeler, frames_of("kitchen", range(8)))
+    assert [bool(r.parts.data["verdict"][0].reused) for r in results] == [False, False] + [True] * 5 + [False]
+    assert stages.validator.judged == 2 * 3
 
 
 def test_finished_anchor_tracks_become_segments() -> None:

@@ -20,7 +20,7 @@ DEFAULT_TARGET = 0.99
 
 
 def audits_of(request: Request) -> Audits:
-    """The app's audit (one per app: its refresh is rate-limited)."""
+    """The app's audit, to read: requests never select (the daemon's housekeeping or ``ReviewServer`` does)."""
     state = request.app.state
     if getattr(state, "audits", None) is None:
         cfg, store = state.cfg, state.store
@@ -40,11 +40,16 @@ def target_of(request: Request) -> float:
     return target
 
 
+def audit_state(request: Request) -> dict[str, Any]:
+    """What the pages say of the audit selection: the fraction, frames considered and chosen so far."""
+    rows = audits_of(request).manifest.query("SELECT count(*), coalesce(sum(chosen), 0) FROM audits")
+    fraction = request.app.state.cfg.review.audit_fraction
+    return {"fraction": fraction, "considered": int(rows[0][0]), "chosen": int(rows[0][1])}
+
+
 def _report(request: Request) -> dict[str, Any]:
     reviews_of(request)  # the reviews table exists once the app's Reviews is open
-    audits = audits_of(request)
-    audits.refresh()
-    return calibration(audits, target_of(request))
+    return calibration(audits_of(request), target_of(request))
 
 
 async def calibration_page(request: Request) -> Response:

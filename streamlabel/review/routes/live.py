@@ -1,4 +1,5 @@
-"""The live view: each stream's newest stored frame with its overlays, and what it stored in the last hour."""
+"""The live view: each stream's state (review/live_state.py), its newest stored frame with its overlays, its rates and
+what it stored in the last hour. The page polls itself; ``static/live.js`` shows when the server stops answering."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ async def live_page(request: Request) -> Response:
 def _render_live(request: Request) -> Response:
     reviews = reviews_of(request)
     now = datetime.now(UTC)
+    states, source = request.app.state.stream_states.read()
     panels = []
-    for entry in reviews.live():
+    for entry in reviews.live(streams=list(states)):
+        entry["state"] = states.get(entry["stream"])
         latest = entry["latest"]
         if latest is not None:
             item = reviews.item(int(latest["id"]))
@@ -35,7 +38,13 @@ def _render_live(request: Request) -> Response:
                 "age_s": max((now - datetime.fromisoformat(latest["time"])).total_seconds(), 0.0),
             }
         panels.append(entry)
-    context = {"panels": panels, "refresh_s": REFRESH_S, "counts": reviews.manifest.counts()}
+    context = {
+        "panels": panels,
+        "refresh_s": REFRESH_S,
+        "counts": reviews.manifest.counts(),
+        "source": source,
+        "updated": now.strftime("%H:%M:%S"),
+    }
     return request.app.state.templates.render(request, "live/page.html", context, "streams")
 
 

@@ -20,7 +20,7 @@ from streamlabel.review.deps import (
     reviews_of,
     store_of,
 )
-from streamlabel.review.routes.calibration import audits_of
+from streamlabel.review.routes.calibration import audit_state
 from streamlabel.store.reviews import Decision, ReviewError
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,6 @@ async def queue_page(request: Request) -> Response:
 def _render_queue(request: Request, message: str, status_code: int = 200) -> Response:
     reviews, cfg = reviews_of(request), request.app.state.cfg
     where, page = queue_filter(request), page_number(request)
-    if where.audit:  # the audit choice catches up with new frames (at most once a minute)
-        audits_of(request).refresh()
     size = cfg.review.page_size
     items, total = reviews.queue(where, size, (page - 1) * size)
     args = filter_args(request)
@@ -54,6 +52,7 @@ def _render_queue(request: Request, message: str, status_code: int = 200) -> Res
         "threshold": reviews.review_threshold,
         "message": message,
         "counts": reviews.manifest.counts(),
+        "audit": audit_state(request) if where.audit else None,
     }
     return request.app.state.templates.render(request, "queue/page.html", context, "grid", status_code)
 

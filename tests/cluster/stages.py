@@ -1,0 +1,33 @@
+"""TEST FIXTURES: stages factories the labeler actors call (by reference: Ray workers import this module)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import supervision as sv
+
+from streamlabel.config import Config
+from streamlabel.pipeline import Stages
+from tests.daemon.harness import CountingDetector, scripted_stages
+
+SLOW_DETECT_S = 0.05  # per image: a run of 40 frames lasts long enough to kill a node in the middle of it
+
+
+class SlowDetector(CountingDetector):
+    """The same dog in every frame, ``SLOW_DETECT_S`` per image."""
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+        time.sleep(SLOW_DETECT_S * len(images))
+        return super().detect(images)
+
+
+def scripted(cfg: Config) -> Stages:
+    """A dog in every frame, two eyes per dog, box masks, every candidate passed."""
+    return scripted_stages()
+
+
+def slow(cfg: Config) -> Stages:
+    """``scripted`` with a slow detector."""
+    return scripted_stages(detector=SlowDetector())
