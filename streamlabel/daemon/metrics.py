@@ -134,6 +134,15 @@ class _StateCollector(Collector):
         yield from families.values()
         yield status
         yield from _sift_families(state.get("sift", {}))
+        private = CounterMetricFamily(
+            "streamlabel_privacy_dropped",
+            "Frames and clips not stored because a person was in them (privacy.people: drop).",
+            labels=["stream", "kind"],
+        )
+        for kind, per_stream in state.get("privacy_dropped", {}).items():
+            for name, count in per_stream.items():
+                private.add_metric([name, kind], count)
+        yield private
         for key, help_text in (
             ("outbox_depth", "Events not yet delivered."),
             ("store_bytes", "Bytes in the store folder (walked every minute)."),

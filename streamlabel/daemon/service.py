@@ -334,6 +334,7 @@ class Daemon:
             "sink_connected": int(bool(self.sink.connected)),
             "sift": self.runner.labeler.sift_counts(),
             **self._clip_state(),
+            "privacy_dropped": self._privacy_dropped(),
         }
 
     def _clip_state(self) -> dict[str, int | None]:
@@ -344,6 +345,14 @@ class Daemon:
             log.debug("pending clips unavailable: %s", exc)
             pending = None
         return {"clips_queued": self.runner.clips.queued, "clips_pending": pending}
+
+    def _privacy_dropped(self) -> dict[str, dict[str, int]]:
+        """Frames and clips not stored because a person was in them (``privacy.people: drop``), per stream."""
+        writer = self.runner.clips.writer
+        return {
+            "frame": dict(self.store.private_dropped),
+            "clip": dict(writer.private_dropped) if writer is not None else {},
+        }
 
     def _depth(self) -> int | None:
         try:

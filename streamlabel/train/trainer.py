@@ -4,8 +4,9 @@ Steps, each recorded: a ``models`` row (``running``), the snapshot and the run's
 (``snapshot.py``; removed again when training ends), Ultralytics training into ``<store>/models/<run_id>/``
 (``weights/best.pt``, ``last.pt``, ``args.yaml``, ``results.csv``), ``metrics.json`` (the val figures, then the
 gold-set evaluation), and the row ``finished`` with a ``model_trained`` event in one transaction. Any failure
-marks the row ``failed`` with the reason and raises ``TrainError``; nothing is downloaded (a missing ``.pt`` is
-refused before Ultralytics sees it).
+marks the row ``failed`` with the reason and raises ``TrainError``. A missing ``.pt`` is refused before Ultralytics
+sees it, unless it is an Ultralytics asset name (``yolo11n-seg.pt``): that is downloaded when the network allows,
+and refused with the offline fix when it does not.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ class TrainResult:
 
 
 def check_base_model(model: str) -> str:
-    """The base model as Ultralytics should get it: a .yaml as given, a .pt found on disk or in its weights_dir."""
+    """The base model as Ultralytics should get it: a .yaml as given, a .pt found on disk or in its weights_dir, or
+    an Ultralytics asset name (``yolo11n-seg.pt``) downloaded into weights_dir when the network allows it."""
     path = Path(model).expanduser()
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
@@ -101,11 +103,30 @@ def check_base_model(model: str) -> str:
     cached = Path(SETTINGS.get("weights_dir", "")) / path.name
     if cached.is_file():
         return str(cached)
-    raise BaseModelError(
-        f"train.model {model!r}: no such file at {path.resolve()} nor in Ultralytics' weights_dir "
-        f"{SETTINGS.get('weights_dir')}; nothing is downloaded. Put the weights there, give a path, or train from "
-        f"the architecture ({path.stem}.yaml: random init)"
-    )
+    where = f"no such file at {path.resolve()} nor in Ultralytics' weights_dir {SETTINGS.get('weights_dir')}"
+    offline = f"put the weights there, give a path, or train from the architecture ({path.stem}.yaml: random init)"
+    if path.parent != Path(".") or not _is_asset(path.name):
+        raise BaseModelError(f"train.model {model!r}: {where}; nothing is downloaded for it. Fix: {offline}")
+    try:  # pretrained weights with network; fails within seconds offline
+        from ultralytics.utils.downloads import attempt_download_asset
+
+        got = Path(attempt_download_asset(str(cached)))
+    except Exception as exc:
+        raise BaseModelError(
+            f"train.model {model!r}: {where}, and its download failed ({type(exc).__name__}: {str(exc)[:160]}). "
+            f"Fix: {offline}"
+        ) from None
+    if not got.is_file():
+        raise BaseModelError(f"train.model {model!r}: {where}, and the download left no file. Fix: {offline}")
+    log.info("train: downloaded the pretrained %s into %s", path.name, got.parent)
+    return str(got)
+
+
+def _is_asset(name: str) -> bool:
+    """Whether Ultralytics publishes weights of that name (its release assets)."""
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    return name in GITHUB_ASSETS_NAMES
 
 
 def parse_since(value: str | None) -> str | None:

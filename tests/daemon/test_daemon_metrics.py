@@ -98,6 +98,7 @@ def server() -> Iterator[tuple[MetricsServer, DaemonMetrics, dict[str, Any]]]:
             "labeler_tick_age_seconds": 0.5,
             "clips_queued": 1,
             "clips_pending": 2,
+            "privacy_dropped": {"frame": {"kitchen": 4}, "clip": {"kitchen": 1}},
         }
     )
     srv = MetricsServer("127.0.0.1:0", metrics, lambda: (health["ok"], {"tick_age_s": 0.5}), lambda: STATE)
@@ -146,6 +147,8 @@ def test_metrics_parse_and_count_what_the_runner_observed(server) -> None:
     assert got[("streamlabel_store_bytes", ())] == 1234
     assert got[("streamlabel_clips_queued", ())] == 1
     assert got[("streamlabel_clips_pending", ())] == 2
+    assert got[("streamlabel_privacy_dropped_total", (("kind", "frame"), ("stream", "kitchen")))] == 4
+    assert got[("streamlabel_privacy_dropped_total", (("kind", "clip"), ("stream", "kitchen")))] == 1
 
 
 def test_two_daemons_do_not_share_a_registry() -> None:

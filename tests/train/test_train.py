@@ -129,3 +129,36 @@ def test_parse_since() -> None:
     assert parse_since(None) is None
     with pytest.raises(ValueError, match="'yesterday' is not an ISO date"):
         parse_since("yesterday")
+
+
+def test_an_ultralytics_asset_name_is_downloaded_when_the_network_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``yolo11n-seg.pt`` not on disk: fetched into weights_dir (the download is the network's edge, replaced here:
+    no test may leave the machine); a name that is not an asset is never fetched."""
+    from ultralytics.utils import SETTINGS, downloads
+
+    from streamlabel.train.trainer import BaseModelError, check_base_model
+
+    monkeypatch.setitem(SETTINGS, "weights_dir", str(tmp_path / "weights"))
+    asked: list[str] = []
+
+    def fetched(file: str) -> str:
+        asked.append(file)
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+        Path(file).write_bytes(b"weights")
+        return file
+
+    monkeypatch.setattr(downloads, "attempt_download_asset", fetched)
+    assert check_base_model("yolo11n-seg.pt") == str(tmp_path / "weights" / "yolo11n-seg.pt")
+    assert check_base_model("yolo11n-seg.pt") == asked[0] and len(asked) == 1  # the second time it is on disk
+    with pytest.raises(BaseModelError, match="nothing is downloaded"):
+        check_base_model("my-own-student.pt")
+    assert len(asked) == 1
+
+    def offline(file: str) -> str:
+        raise ConnectionError("Download failure. Environment may be offline.")
+
+    monkeypatch.setattr(downloads, "attempt_download_asset", offline)
+    with pytest.raises(BaseModelError, match=r"download failed \(ConnectionError.*yolo11s-seg.yaml: random init"):
+        check_base_model("yolo11s-seg.pt")
