@@ -145,6 +145,8 @@ class Labeled:
     """Part-track sightings (``Sighting``) gathered while judging."""
     times: dict[str, tuple[float, int]] = field(default_factory=dict)
     """Stage -> (seconds, items) over the call."""
+    sift: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per stream, what the novelty gate and the daily budget counted during the call (``Sifter.counts`` keys)."""
     node: str = ""
 
 
@@ -161,6 +163,7 @@ class LabelerActor:
         self.labeler = Labeler(cfg, stages_factory(cfg))
         self.labeler.sifter.record_sightings = True
         self.node = node_id()
+        self._sift_reported: dict[str, dict[str, int]] = {}  # counts already sent to the driver, per stream
 
     def ping(self) -> str:
         """The node this labeler runs on (answers once the models are loaded)."""
@@ -185,6 +188,19 @@ class LabelerActor:
             if take and isinstance(take[-1], StreamEnd):
                 out.segments += self.labeler.end_stream(take[-1].stream)
         out.sightings = self.labeler.take_sightings()
+        out.sift = self._sift_since_last()
+        return out
+
+    def _sift_since_last(self) -> dict[str, dict[str, int]]:
+        """The gate's and the budget's counts since the last call, per stream: the driver adds them up, so a stream
+        that moves to another labeler keeps its totals."""
+        out: dict[str, dict[str, int]] = {}
+        for stream, now in self.labeler.sift_counts().items():
+            before = self._sift_reported.get(stream, {})
+            delta = {k: v - before.get(k, 0) for k, v in now.items()}
+            if any(delta.values()):
+                out[stream] = delta
+            self._sift_reported[stream] = now
         return out
 
     def reset(self, stream: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import ray
@@ -56,8 +57,13 @@ class ClusterRunner(FlowMixin, Runner):
         self.labelers: list[LabelerSlot] = []
         self._owns_ray = False
         self._spread = False  # streams were first assigned (once every labeler answered, or the ping timeout)
+        self.sift_totals: dict[str, Counter[str]] = {}  # per stream, the labeler actors' gate and budget counts
         if self.metrics is not None:
             self.metrics.registry.register(ClusterCollector(self))
+
+    def sift_counts(self) -> dict[str, dict[str, int]]:
+        """The novelty gate's and the daily budget's counts per stream, added up over the labeler actors."""
+        return {stream: dict(counts) for stream, counts in self.sift_totals.items()}
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -34,6 +35,7 @@ class FlowMixin:
     metrics: Any
     clips: Any
     labeler: Any
+    sift_totals: dict[str, Counter[str]]
     _stopping: bool
 
     if TYPE_CHECKING:  # provided by ClusterRunner and Runner (declared here for the type checker only)
@@ -121,6 +123,8 @@ class FlowMixin:
         lab.frames += len(results)
         for stage, (seconds, items) in out.times.items():  # the summary's and /status's stage figures
             self.labeler.times.add(stage, seconds, items)
+        for stream, counts in out.sift.items():  # the novelty gate's and the budget's counts, for /status
+            self.sift_totals.setdefault(stream, Counter()).update(counts)
         if self.metrics is not None:
             self.metrics.observe_batch(out.times)
         segments = [s for s in out.segments if s.stream in current]

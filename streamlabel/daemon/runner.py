@@ -312,6 +312,10 @@ class Runner:
             self.metrics.observe_batch(perceived.times)
         self.commit(results, segments, self.labeler.take_sightings())
 
+    def sift_counts(self) -> dict[str, dict[str, int]]:
+        """The novelty gate's and the daily budget's counts per stream (``Labeler.sift_counts``)."""
+        return self.labeler.sift_counts()
+
     def commit(self, results: list[FrameResult], segments: list[Any], sightings: list[Any]) -> None:
         """Store and publish judged results in order, then cut the clips of the segments that ended with them
         (also called by the cluster driver with what its labeler actors judged)."""

@@ -332,7 +332,7 @@ class Daemon:
             "store_bytes": self.sizer.bytes,
             "labeler_tick_age_seconds": time.monotonic() - self.runner.tick,
             "sink_connected": int(bool(self.sink.connected)),
-            "sift": self.runner.labeler.sift_counts(),
+            "sift": self.runner.sift_counts(),
             **self._clip_state(),
             "privacy_dropped": self._privacy_dropped(),
         }
@@ -380,7 +380,7 @@ class Daemon:
             "unlabeled": st.unlabeled,
             "streams": {s.name: s.state() for s in self.runner.supervisor.slots()},
             "stages": stage_times(self.runner.labeler.times),
-            "sift": self.runner.labeler.sift_counts(),
+            "sift": self.runner.sift_counts(),
             "outbox_depth": self._depth(),
             "sink_connected": bool(self.sink.connected),
             **self._clip_state(),

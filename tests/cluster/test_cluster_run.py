@@ -100,10 +100,13 @@ def events(root: Path) -> list[tuple]:
     return sorted(out, key=lambda r: r[0])  # streams interleave differently; each stream keeps its order
 
 
-def run_in_process(cfg: Config, root: Path) -> None:
+def run_in_process(cfg: Config, root: Path) -> dict[str, dict[str, int]]:
+    """Run the single-process runner; its novelty gate and budget counts per stream."""
     store = DatasetStore(root, ["eye"])
     try:
-        Runner(cfg, scripted_stages(), store).run_until_done()
+        runner = Runner(cfg, scripted_stages(), store)
+        runner.run_until_done()
+        return runner.sift_counts()
     finally:
         store.close()
 
@@ -117,7 +120,7 @@ def test_two_pinned_streams_store_every_frame_once_as_one_process_does(
     ray_cluster: Any, clips: dict[str, Path], tmp_path: Path
 ) -> None:
     single = tmp_path / "single"
-    run_in_process(config(clips, single, None), single)
+    sift = run_in_process(config(clips, single, None), single)
     root = tmp_path / "cluster"
     runner, store = cluster_runner(config(clips, root, PINNED), root, factories.scripted)
     try:
@@ -140,6 +143,8 @@ def test_two_pinned_streams_store_every_frame_once_as_one_process_does(
     assert slots["b"].node == ray_cluster.worker.node_id
     assert {lab.node for lab in runner.labelers} == {ray_cluster.head_node.node_id, ray_cluster.worker.node_id}
     assert all(s.restarts == 0 and s.in_flight == 0 for s in slots.values())
+    assert sum(c["gate_dropped"] for c in sift.values()) > 0  # the gate acted, so the counts say something
+    assert runner.sift_counts() == sift  # the actors' gate and budget counts reach /status and /metrics
     assert check_store(root) == []
 
 
