@@ -16,6 +16,7 @@ driver skips seqs it committed, and the store skips frame ids it has.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -31,6 +32,7 @@ from streamlabel.config import Config
 from streamlabel.daemon.runner import Runner
 from streamlabel.pipeline import Stages
 from streamlabel.store.dataset import DatasetStore
+from streamlabel.streams import StreamStatus
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class ClusterRunner(FlowMixin, Runner):
         self._owns_ray = False
         self._spread = False  # streams were first assigned (once every labeler answered, or the ping timeout)
         self.sift_totals: dict[str, Counter[str]] = {}  # per stream, the labeler actors' gate and budget counts
+        self._reconfigs: list[tuple[Config, dict[str, Any], list[str], dict[str, Any]]] = []  # reloads to apply
+        self._reconfig_lock = threading.Lock()  # reconfigure() is called from the service's main thread
         if self.metrics is not None:
             self.metrics.registry.register(ClusterCollector(self))
 
@@ -79,22 +83,52 @@ class ClusterRunner(FlowMixin, Runner):
             self._start_labeler(lab)
         for name, s in self.cfg.streams.items():
             if s.enabled:
-                placement = self.cluster.streams.get(name)
-                slot = StreamSlot(name, s, dict(placement.resources) if placement else {})
-                slot.committed_seq = self._resume_after(name, s)
-                self.supervisor.add(slot)
-                self._start_reader(slot)
+                self._add_stream(name, s)
         unknown = set(self.cluster.streams) - set(self.cfg.streams)
         if unknown:
             log.warning("cluster.streams names streams that are not configured: %s", ", ".join(sorted(unknown)))
 
     def reconfigure(self, cfg: Config, added: dict[str, Any], removed: list[str], changed: dict[str, Any]) -> None:
-        """Streams do not change live on a cluster yet: the reload is logged, a restart applies it."""
-        log.warning(
-            "reload: stream changes on a cluster need a restart of the service (added %s, removed %s)",
-            sorted(added),
-            sorted(removed),
-        )
+        """Queue a reload's stream changes; the driver loop applies them between two turns (the slots are its own).
+
+        Removed and changed streams stop at once: their frames in flight are dropped (a file re-reads them when it
+        comes back), their tracks reset; a changed or added stream starts a new reader (a file resumes after its
+        last stored frame). The cluster section itself needs a restart, as the models do.
+        """
+        with self._reconfig_lock:
+            self._reconfigs.append((cfg, dict(added), list(removed), dict(changed)))
+        self.supervisor.changed.set()
+
+    def _apply_reconfigs(self) -> None:
+        with self._reconfig_lock:
+            todo, self._reconfigs = self._reconfigs, []
+        for cfg, added, removed, changed in todo:
+            self.config_hash = self._record(cfg)
+            self.cfg = cfg
+            for name in [*removed, *changed]:
+                self._remove_stream(name)
+            for name, s in {**changed, **added}.items():
+                self._add_stream(name, s)
+            log.info("reload: streams added %s, changed %s, removed %s", sorted(added), sorted(changed), removed)
+
+    def _add_stream(self, name: str, s: Any) -> None:
+        placement = self.cluster.streams.get(name)
+        slot = StreamSlot(name, s, dict(placement.resources) if placement else {})
+        slot.committed_seq = self._resume_after(name, s)
+        self.supervisor.add(slot)
+        self._start_reader(slot)
+
+    def _remove_stream(self, name: str) -> None:
+        slot = self.supervisor.remove(name)
+        if slot is None:
+            return
+        slot.epoch += 1  # answers still in flight for it are dropped
+        slot.active, slot.in_flight = False, 0
+        self._stop_reader(slot)
+        if slot.labeler is not None and self.labelers[slot.labeler].alive:
+            self.labelers[slot.labeler].handle.reset.remote(name)
+        self.clips.forget(name)
+        self._reader_status(slot, StreamStatus.OFFLINE, "removed from the config")
 
     def run_until_done(self) -> Any:
         """Label until every stream has ended (files) or ``stop()`` was called and the frames in flight are stored."""
@@ -109,6 +143,8 @@ class ClusterRunner(FlowMixin, Runner):
     def _step(self) -> bool:
         """One turn of the loop; False when the run is over."""
         self.tick = time.monotonic()
+        if self._reconfigs:
+            self._apply_reconfigs()
         self.heartbeats["labeler"].beat()
         if self._drain_deadline is not None and self.tick >= self._drain_deadline:
             self._abandon_in_flight()

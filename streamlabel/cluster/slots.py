@@ -131,6 +131,12 @@ class StreamSlots:
         self._slots[slot.name] = slot
         self.changed.set()
 
+    def remove(self, name: str) -> StreamSlot | None:
+        """Forget a stream (a reload removed or changed it); its slot, or None when there was none."""
+        slot = self._slots.pop(name, None)
+        self.changed.set()
+        return slot
+
     def slots(self) -> list[StreamSlot]:
         return list(self._slots.values())
 

@@ -349,3 +349,37 @@ def test_a_worker_node_killed_mid_run_leaves_its_stream_to_finish_on_the_head(
     assert runner.stats.ended == {"a": None, "b": None}
     assert check_store(root) == []
     assert "no live node offers" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_reload_adds_and_removes_streams_on_a_running_cluster(ray_cluster: Any, tmp_path: Path) -> None:
+    """SIGHUP's stream changes (``Daemon.reload`` calls ``reconfigure``): a removed stream stops with what it stored
+    kept and nothing twice; an added one is read to its end; re-added, a file resumes after its last stored frame."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    clip = {"a": dated_clip(folder / "a.mp4", 6.0, 9), "b": dated_clip(folder / "b.mp4", 2.0, 3)}
+    root = tmp_path / "store"
+    cluster = {"labelers": 1, "reader_num_cpus": 0}
+    first = config({"a": clip["a"]}, root, cluster, tracking={"enabled": False})
+    both = config(clip, root, cluster, tracking={"enabled": False})
+    store = DatasetStore(root, ["eye"])
+    runner = ClusterRunner(first, scripted_stages(), store, service=True, stages_factory=factories.slow)
+    thread = threading.Thread(target=runner.run_until_done, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: stored_count(root, "a") >= 3, "frames of a")
+        runner.reconfigure(config({"b": clip["b"]}, root, cluster), {"b": both.streams["b"]}, ["a"], {})
+        wait_until(lambda: runner.stats.ended.get("b", "?") is None, "b read to its end", 120)
+        kept_a = stored_seqs(root, "a")
+        assert {s.name for s in runner.supervisor.slots()} == {"b"}
+        assert kept_a == list(range(len(kept_a))) and len(kept_a) < 30  # a stopped part-way, no gap, no duplicate
+        assert stored_seqs(root, "b") == list(range(10))
+        runner.reconfigure(both, {"a": both.streams["a"]}, [], {})
+        wait_until(lambda: runner.stats.ended.get("a", "?") is None, "a read to its end", 120)
+        runner.stop(30.0)
+        thread.join(60)
+        assert not thread.is_alive()
+    finally:
+        store.close()
+    assert stored_seqs(root, "a") == list(range(30))  # resumed after what it had stored: once each
+    assert check_store(root) == []
