@@ -13,13 +13,18 @@ from streamlabel.pipeline import Stages
 from tests.daemon.harness import CountingDetector, scripted_stages
 
 SLOW_DETECT_S = 0.05  # per image: a run of 40 frames lasts long enough to kill a node in the middle of it
+BEHIND_DETECT_S = 0.6  # per image: slower than a 2 fps camera, so its frames in flight stay at the cap
 
 
 class SlowDetector(CountingDetector):
-    """The same dog in every frame, ``SLOW_DETECT_S`` per image."""
+    """The same dog in every frame, ``delay_s`` (``SLOW_DETECT_S``) per image."""
+
+    def __init__(self, delay_s: float = SLOW_DETECT_S) -> None:
+        super().__init__()
+        self.delay_s = delay_s
 
     def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
-        time.sleep(SLOW_DETECT_S * len(images))
+        time.sleep(self.delay_s * len(images))
         return super().detect(images)
 
 
@@ -31,3 +36,8 @@ def scripted(cfg: Config) -> Stages:
 def slow(cfg: Config) -> Stages:
     """``scripted`` with a slow detector."""
     return scripted_stages(detector=SlowDetector())
+
+
+def behind(cfg: Config) -> Stages:
+    """``scripted`` with a detector slower than a 2 fps camera."""
+    return scripted_stages(detector=SlowDetector(BEHIND_DETECT_S))

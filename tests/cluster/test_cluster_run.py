@@ -4,6 +4,7 @@ its stream to finish on the head with a clean store."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -382,4 +383,53 @@ def test_a_reload_adds_and_removes_streams_on_a_running_cluster(ray_cluster: Any
     finally:
         store.close()
     assert stored_seqs(root, "a") == list(range(30))  # resumed after what it had stored: once each
+    assert check_store(root) == []
+
+
+def stored_times(root: Path, stream: str) -> list[tuple[int, float, str]]:
+    with sqlite3.connect(root / "manifest.sqlite", timeout=10) as db:
+        return db.execute("SELECT seq, pts, time FROM frames WHERE stream = ? ORDER BY rowid", (stream,)).fetchall()
+
+
+@pytest.mark.slow
+def test_a_camera_whose_labeler_dies_counts_the_frames_it_lost_and_keeps_its_clock(
+    ray_cluster: Any, tmp_path: Path, rtsp_server: Any
+) -> None:
+    """A live stream cannot re-read what was in flight: a new reader goes on from the last stored frame (seq, pts and
+    time keep rising, no frame id twice) and the frames lost with the labeler are counted as missed."""
+    root = tmp_path / "store"
+    cluster = {"labelers": 2, "reader_num_cpus": 0, "frames_in_flight": 4}
+    cfg = Config.model_validate(
+        {
+            "streams": {"cam": {"url": rtsp_server.url, "fps": 2.0, "queue_size": 4}},
+            "models": {"batch_size": 1},
+            "store": {"path": str(root)},
+            "review": {"address": None},
+            "tracking": {"enabled": False},
+            "cluster": cluster,
+        }
+    )
+    store = DatasetStore(root, ["eye"])
+    runner = ClusterRunner(cfg, scripted_stages(), store, service=True, stages_factory=factories.behind)
+    thread = threading.Thread(target=runner.run_until_done, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: stored_count(root, "cam") >= 3, "frames of the camera", 120)
+        slot = runner.supervisor.slots()[0]
+        wait_until(lambda: slot.in_flight >= 2, "the labeler to fall behind the camera")
+        killed = slot.labeler
+        ray.kill(runner.labelers[killed].handle, no_restart=True)
+        wait_until(lambda: slot.restarts == 1, "the stream to restart")
+        before = stored_count(root, "cam")
+        wait_until(lambda: stored_count(root, "cam") >= before + 3, "frames after the restart", 120)
+        runner.stop(30.0)
+        thread.join(60)
+        assert not thread.is_alive()
+    finally:
+        store.close()
+    rows = stored_times(root, "cam")
+    assert [r[0] for r in rows] == list(range(len(rows)))  # seq goes on from the last stored frame: no id twice
+    assert all(a[1] < b[1] and a[2] < b[2] for a, b in itertools.pairwise(rows))  # pts and time rise
+    assert 1 <= slot.missed <= cluster["frames_in_flight"]  # what was in flight with the dead labeler
+    assert slot.labeler != killed
     assert check_store(root) == []
