@@ -26,6 +26,7 @@ from streamlabel.store.check import check_store
 from streamlabel.store.dataset import DatasetStore
 from streamlabel.tiny.scene import SceneSpec, write_clip
 from tests.cluster import stages as factories
+from tests.cluster.conftest import NODE
 from tests.daemon.harness import scripted_stages, wait_until
 from tests.fixtures.rtsp import free_port
 
@@ -398,7 +399,8 @@ def test_a_camera_whose_labeler_dies_counts_the_frames_it_lost_and_keeps_its_clo
     """A live stream cannot re-read what was in flight: a new reader goes on from the last stored frame (seq, pts and
     time keep rising, no frame id twice) and the frames lost with the labeler are counted as missed."""
     root = tmp_path / "store"
-    cluster = {"labelers": 2, "reader_num_cpus": 0, "frames_in_flight": 4}
+    # One labeler, replaced when it dies (the module's worker node may be gone by now: the head alone must hold it).
+    cluster = {"labelers": 1, "labeler_num_cpus": 0.5, "reader_num_cpus": 0, "frames_in_flight": 4}
     cfg = Config.model_validate(
         {
             "streams": {"cam": {"url": rtsp_server.url, "fps": 2.0, "queue_size": 4}},
@@ -431,5 +433,32 @@ def test_a_camera_whose_labeler_dies_counts_the_frames_it_lost_and_keeps_its_clo
     assert [r[0] for r in rows] == list(range(len(rows)))  # seq goes on from the last stored frame: no id twice
     assert all(a[1] < b[1] and a[2] < b[2] for a, b in itertools.pairwise(rows))  # pts and time rise
     assert 1 <= slot.missed <= cluster["frames_in_flight"]  # what was in flight with the dead labeler
-    assert slot.labeler != killed
+    assert runner.labelers[killed].restarts == 1  # a new labeler took the camera on
     assert check_store(root) == []
+
+
+@pytest.mark.slow
+def test_labelers_asking_for_a_gpu_run_on_the_gpu_node_only(ray_cluster: Any, tmp_path: Path) -> None:
+    """``cluster.labeler_num_gpus``: the labeler runs only on a node with a GPU. The GPU is a logical Ray resource
+    here (no CUDA needed); the speed with real GPUs is `streamlabel bench cluster --gpus N` on a GPU machine."""
+    gpu_node = ray_cluster.add_node(**NODE, num_cpus=1, num_gpus=1)
+    ray_cluster.wait_for_nodes()
+    try:
+        folder = tmp_path / "clips"
+        folder.mkdir()
+        clips = {name: dated_clip(folder / f"{name}.mp4", 2.0, seed) for name, seed in (("a", 4), ("b", 5))}
+        root = tmp_path / "store"
+        cluster = {"labelers": 2, "labeler_num_gpus": 0.5, "labeler_num_cpus": 0.5, "reader_num_cpus": 0}
+        cfg = config(clips, root, cluster, tracking={"enabled": False})
+        runner, store = cluster_runner(cfg, root, factories.scripted)
+        try:
+            stats = runner.run_until_done()
+        finally:
+            store.close()
+        assert [lab.node for lab in runner.labelers] == [gpu_node.node_id] * 2  # not the head, not the CPU worker
+        assert stats.frames == 20
+        for name in clips:
+            assert stored_seqs(root, name) == list(range(10))
+        assert check_store(root) == []
+    finally:
+        ray_cluster.remove_node(gpu_node)
