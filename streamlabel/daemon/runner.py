@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 BATCH_WAIT_S = 0.05
 # How long an idle labeler (no stream to read) sleeps between ticks (seconds); a new stream wakes it at once.
 IDLE_WAIT_S = 0.2
+# The end of a stop after the drain (clips, events, closing the store, the process exit) gets this much of
+# daemon.stop_timeout_s, at most STOP_RESERVE_S: the whole stop fits in the timeout.
+STOP_RESERVE_S = 3.0
+STOP_RESERVE_SHARE = 0.15
 # Stream states that go to the event sink ("starting" is internal: the next state follows within seconds).
 PUBLISHED_STATUSES = frozenset(
     {StreamStatus.ONLINE, StreamStatus.RECONNECTING, StreamStatus.OFFLINE, StreamStatus.FINISHED}
@@ -91,6 +95,9 @@ class Runner:
         self._on_result = on_result
         self._stopping = False
         self._drain_deadline: float | None = None
+        self.stop_deadline: float | None = None  # time.monotonic() by which the whole stop must be over
+        self._perceive_s = 0.0  # the last batch's perceive time (written by the perceive worker)
+        self._batch_s = 0.0  # what one more batch costs, end to end (``_timed_batch``)
         self._started = False
         self._ended: list[str] = []  # streams whose end was taken from their queue, closed after the batch
         # The batch being perceived (by the worker with models.overlap), finished when the next one starts.
@@ -157,7 +164,9 @@ class Runner:
             return
         self._stopping = True
         wait_s = timeout_s if timeout_s is not None else self.cfg.daemon.stop_timeout_s
-        self._drain_deadline = time.monotonic() + wait_s
+        now = time.monotonic()
+        self.stop_deadline = now + wait_s
+        self._drain_deadline = now + wait_s - min(STOP_RESERVE_S, STOP_RESERVE_SHARE * wait_s)
         self.supervisor.stop_all()
         self.supervisor.changed.set()
 
@@ -178,8 +187,8 @@ class Runner:
             self.heartbeats["labeler"].beat()
             self.supervisor.poll()
             slots = self.supervisor.active()
-            if self._drain_deadline is not None and self.tick >= self._drain_deadline:
-                self._abandon(slots)
+            if self._drain_deadline is not None and self.tick + self._batch_s >= self._drain_deadline:
+                self._abandon(slots)  # no time for one more batch (the one in flight is finished below)
                 break
             if not slots:
                 if self._stopping or not self.service or self.finite:
@@ -292,7 +301,17 @@ class Runner:
 
     def _perceive(self, batch: list[Frame]) -> tuple[Perceived, list[Any]]:
         # Segments that ended by this batch: their frames are in it or earlier, stored before they are cut.
-        return self.labeler.perceive(batch), self.labeler.finished_segments()
+        start = time.perf_counter()
+        try:
+            return self.labeler.perceive(batch), self.labeler.finished_segments()
+        finally:
+            self._perceive_s = time.perf_counter() - start
+
+    def _timed_batch(self, finish_s: float) -> None:
+        """Keep ``_batch_s``, what one more batch costs (perceive + judge + store): up at once, down slowly, so a
+        stop does not start a batch it has no time to finish."""
+        took = self._perceive_s + finish_s
+        self._batch_s = took if took > self._batch_s else 0.8 * self._batch_s + 0.2 * took
 
     def _perceive_in_worker(self, batch: list[Frame]) -> tuple[Perceived, list[Any]]:
         self.heartbeats["perceive"].beat()
@@ -306,11 +325,13 @@ class Runner:
         if self.stages.validator is not None:  # a validator call waits on I/O for up to its bounded budget
             parts = sum(len(r.parts) for r in perceived.results)
             self.heartbeats["labeler"].beat(validator_budget_s(self.cfg.models.validate_, parts))
+        start = time.perf_counter()
         results = self.labeler.judge(perceived)
         self.heartbeats["labeler"].beat()
         if self.metrics is not None:
             self.metrics.observe_batch(perceived.times)
         self.commit(results, segments, self.labeler.take_sightings())
+        self._timed_batch(time.perf_counter() - start)
 
     def sift_counts(self) -> dict[str, dict[str, int]]:
         """The novelty gate's and the daily budget's counts per stream (``Labeler.sift_counts``)."""

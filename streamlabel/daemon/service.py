@@ -220,13 +220,15 @@ class Daemon:
             self.notifier.stopping()
         for name in self._stopped_streams:  # retained states must not say online after the daemon left
             self.sink.stream_status(name, str(StreamStatus.OFFLINE), "daemon stopped")
-        deadline = (self.runner.drain_deadline or time.monotonic()) + STOP_GRACE_S
+        # A stop ends by its deadline (daemon.stop_timeout_s after the signal): what the drain left of it goes to
+        # the housekeeper and the event sink; undelivered events stay in the outbox for the next start.
+        deadline = self.runner.stop_deadline or time.monotonic() + STOP_GRACE_S
         if finished:
             deadline = time.monotonic() + self.cfg.daemon.stop_timeout_s
-        idle = self.housekeeper.stop(max(1.0, deadline - time.monotonic()))
+        idle = self.housekeeper.stop(max(0.5, deadline - time.monotonic()))
         if finished and idle and self.housekeeper.settle():
             self.sink.wake()
-        self.sink.stop(max(1.0, deadline - time.monotonic()))
+        self.sink.stop(max(0.5, deadline - time.monotonic()))
         if self.server is not None:
             self.server.stop()
         if self.review is not None:
