@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -34,10 +35,10 @@ def parse_points(text: str) -> list[tuple[float, float, int]]:
     return points
 
 
-async def segment(request: Request) -> Response:
-    """SAM2's mask for the clicked points as a normalized polygon (JSON), for the page to preview."""
-    label_id, form = item_id(request), await request.form()
-    points = parse_points(str(form.get("points", "")))
+async def _sam2_polygon(request: Request, prompt: Callable[[int, int], dict[str, object]], what: str) -> Response:
+    """SAM2's mask on the item's frame for a prompt made from the frame's size (``refine.polygon`` keywords), as
+    a normalized polygon (JSON) for the page to preview; 422 when SAM2 finds no mask."""
+    label_id = item_id(request)
     reviews, store = reviews_of(request), store_of(request)
 
     def run() -> list[list[float]]:
@@ -45,15 +46,24 @@ async def segment(request: Request) -> Response:
         image = decode_jpeg(images.frame_path(store, item).read_bytes())
         if image is None:
             raise FileNotFoundError(f"frame {item.frame_id}: its image does not decode as JPEG")
-        pixels = [(x * item.width, y * item.height, label) for x, y, label in points]
-        return request.app.state.refiner().polygon(image, pixels)
+        return request.app.state.refiner().polygon(image, **prompt(item.width, item.height))
 
     try:
         polygon = await run_in_threadpool(run)
     except NoMask as exc:
         return JSONResponse({"error": str(exc)}, status_code=422)
-    log.info("review: SAM2 mask for item %d from %d point(s): %d vertices", label_id, len(points), len(polygon))
+    log.info("review: SAM2 mask for item %d from %s: %d vertices", label_id, what, len(polygon))
     return JSONResponse({"polygon": polygon})
+
+
+async def segment(request: Request) -> Response:
+    """SAM2's mask for the clicked points as a normalized polygon (JSON), for the page to preview."""
+    points = parse_points(str((await request.form()).get("points", "")))
+
+    def prompt(width: int, height: int) -> dict[str, object]:
+        return {"points": [(x * width, y * height, label) for x, y, label in points]}
+
+    return await _sam2_polygon(request, prompt, f"{len(points)} point(s)")
 
 
 def parse_box(text: str) -> list[float]:
@@ -69,24 +79,12 @@ def parse_box(text: str) -> list[float]:
 
 async def segment_box(request: Request) -> Response:
     """SAM2's mask inside a box drawn on the item's frame (a part the pipeline missed), for the page to preview."""
-    label_id, form = item_id(request), await request.form()
-    box = parse_box(str(form.get("box", "")))
-    reviews, store = reviews_of(request), store_of(request)
+    box = parse_box(str((await request.form()).get("box", "")))
 
-    def run() -> list[list[float]]:
-        item = reviews.item(label_id)
-        image = decode_jpeg(images.frame_path(store, item).read_bytes())
-        if image is None:
-            raise FileNotFoundError(f"frame {item.frame_id}: its image does not decode as JPEG")
-        pixels = [box[0] * item.width, box[1] * item.height, box[2] * item.width, box[3] * item.height]
-        return request.app.state.refiner().polygon(image, [], pixels)
+    def prompt(width: int, height: int) -> dict[str, object]:
+        return {"points": [], "box_xyxy": [box[0] * width, box[1] * height, box[2] * width, box[3] * height]}
 
-    try:
-        polygon = await run_in_threadpool(run)
-    except NoMask as exc:
-        return JSONResponse({"error": str(exc)}, status_code=422)
-    log.info("review: SAM2 mask in a box on item %d's frame: %d vertices", label_id, len(polygon))
-    return JSONResponse({"polygon": polygon})
+    return await _sam2_polygon(request, prompt, "a drawn box")
 
 
 async def add_part(request: Request) -> Response:
