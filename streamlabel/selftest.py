@@ -70,7 +70,7 @@ def _selftest(root: Path, console: Console, mqtt: MqttConfig | None = None) -> b
     cfg = cfg.model_copy(update={"mqtt": mqtt})
     config_path = write_config(cfg, root / "streamlabel.yml")
     console.print(f"config of this run: {config_path} (label or run with it: see the README)", highlight=False)
-    runtime = Runtime.resolve(cfg.models.device, cfg.models.dtype)
+    runtime = Runtime.resolve(cfg.models.device, cfg.models.dtype, cfg.models.compile)
     stages = Stages.build(cfg, runtime)
     store = DatasetStore.from_config(cfg, publish_rejected=mqtt is not None)
     sink_manifest = Manifest(store.manifest.path)  # the run closes the store; the sink drains after it

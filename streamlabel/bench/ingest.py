@@ -53,20 +53,19 @@ def _plain_decode(path: Path) -> tuple[int, float, float]:
         return n, time.perf_counter() - start, last
 
 
-def bench_ingest(path: Path, fps: float, decode: str = "auto") -> dict[str, Any]:
-    """Measure plain decoding and the source + sampler on ``path``; figures in one dict."""
+def bench_ingest(path: Path, fps: float, decode: str = "auto", hwaccel: str = "none") -> dict[str, Any]:
+    """Measure plain decoding and the source + sampler on ``path``; figures in one dict.
+
+    With ``hwaccel`` other than 'none' the source + sampler runs a second time with ``streams.<name>.hwaccel`` set to
+    it, side by side: ``hwaccel_used`` is the device type the stream really decoded on (None: it fell back to
+    software) and ``hwaccel_speedup`` its rate over the software source's.
+    """
     frames, decode_s, duration = _plain_decode(path)
-    cfg = StreamConfig(url=str(path), fps=fps, decode=decode)
-    container = open_container(cfg.url, cfg)
-    gate = KeyframeGate(1.0 / fps, decode)
-    start = time.perf_counter()
-    sampled = sum(1 for _ in iter_sampled("bench", cfg.url, cfg, container, gate=gate))
-    ingest_s = time.perf_counter() - start
-    container.close()
+    ingest_s, sampled, gate = _time_source(path, StreamConfig(url=str(path), fps=fps, decode=decode))
     decode_fps = frames / decode_s
     # Source frames covered per second: the same unit as decode_fps, so the ratio compares like with like.
     ingest_fps = frames / ingest_s
-    return {
+    result: dict[str, Any] = {
         "file": str(path),
         "frames": frames,
         "duration_s": round(duration, 3),
@@ -78,4 +77,36 @@ def bench_ingest(path: Path, fps: float, decode: str = "auto") -> dict[str, Any]
         "realtime_factor": round(duration / ingest_s, 1) if ingest_s > 0 else None,
         "mode": "keyframes" if gate.keyframes_only else "full",
         "packets_skipped": gate.skipped,
+    }
+    if hwaccel != "none":
+        result.update(_hwaccel_figures(path, fps, decode, hwaccel, frames, ingest_fps))
+    return result
+
+
+def _time_source(path: Path, cfg: StreamConfig) -> tuple[float, int, KeyframeGate]:
+    """Seconds the source + sampler take over the whole file, frames sampled, and the gate (its counts)."""
+    container = open_container(cfg.url, cfg)
+    gate = KeyframeGate(1.0 / cfg.fps, cfg.decode)
+    start = time.perf_counter()
+    sampled = sum(1 for _ in iter_sampled("bench", cfg.url, cfg, container, gate=gate))
+    took_s = time.perf_counter() - start
+    container.close()
+    return took_s, sampled, gate
+
+
+def _hwaccel_figures(
+    path: Path, fps: float, decode: str, hwaccel: str, frames: int, software_fps: float
+) -> dict[str, Any]:
+    from streamlabel.streams.options import hwaccel_type
+
+    cfg = StreamConfig(url=str(path), fps=fps, decode=decode, hwaccel=hwaccel)
+    used = hwaccel_type(cfg)
+    took_s, sampled, _ = _time_source(path, cfg)
+    rate = frames / took_s
+    return {
+        "hwaccel": hwaccel,
+        "hwaccel_used": used,
+        "hwaccel_sampled": sampled,
+        "hwaccel_ingest_fps": round(rate, 1),
+        "hwaccel_speedup": round(rate / software_fps, 3),
     }

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import supervision as sv
 
+from streamlabel.bench.variants import BASELINE, apply_overrides
 from streamlabel.config import Config
 from streamlabel.stages.base import Candidate, Runtime, backend_factory
 
@@ -73,20 +74,24 @@ def build_full_size(folder: Path, detector: str = "yolo11m", vlm_runtime: Runtim
     return FullSizeModels(yolo, gdino, sam_cfg, sam_ckpt, vlm)
 
 
-def bench_config(models: FullSizeModels, device: str, batch: int) -> Config:
-    """A config that loads the saved models through the production paths, batching ``batch`` at a time."""
-    return Config.model_validate(
-        {
-            "models": {
-                "device": device,
+def bench_config(models: FullSizeModels, device: str, batch: int, overrides: dict[str, Any] | None = None) -> Config:
+    """A config that loads the saved models through the production paths, batching ``batch`` at a time, with a
+    variant's ``overrides`` (dotted keys, ``bench.variants``) applied."""
+    raw = {
+        "models": {
+            "device": device,
+            "batch_size": batch,
+            "detect": {"weights": str(models.yolo), "imgsz": 640, "max_det": 10},
+            "ground": {"model": str(models.grounding_dino), "batch_size": batch},
+            "segment": {
+                "config": str(models.sam2_config),
+                "checkpoint": str(models.sam2_checkpoint),
                 "batch_size": batch,
-                "detect": {"weights": str(models.yolo), "imgsz": 640, "max_det": 10},
-                "ground": {"model": str(models.grounding_dino), "batch_size": batch},
-                "segment": {"config": str(models.sam2_config), "checkpoint": str(models.sam2_checkpoint)},
             },
-            "target": {"validation": {"enabled": False}},
-        }
-    )
+        },
+        "target": {"validation": {"enabled": False}},
+    }
+    return Config.model_validate(apply_overrides(raw, overrides or {}))
 
 
 def synthetic_frames(n: int, seed: int = 0) -> list[np.ndarray]:
@@ -160,14 +165,17 @@ def bench_stages(
     progress: Callable[[str], None] | None = None,
     models: FullSizeModels | None = None,
     vlm: bool | None = None,
+    variants: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Time detect, ground and segment at each batch size, and validate once; return one JSON-able dict.
+    """Time detect, ground and segment at each batch size for each variant, and validate once; one JSON-able dict.
 
     ``frames_per_s`` of a stage is frames through that stage per second; ``pipeline_frames_per_s`` at a batch size is
     frames through detect + ground + segment back to back (1 / the sum of the per-frame times), and
-    ``with_validate_frames_per_s`` adds the validator's time per frame when it was timed. ``vlm`` builds and times
-    the 4B-class VLM (None: on CUDA only). ``models`` replaces the full-size models (the tests pass tiny ones, and
-    then validate is timed when ``models.vlm`` is set).
+    ``with_validate_frames_per_s`` adds the validator's time per frame when it was timed. ``variants`` maps a name to
+    config overrides (``bench.variants``; the first is the baseline of every ``speedup``); each variant builds its
+    stages once and times them at every batch size. ``vlm`` builds and times the 4B-class VLM (None: on CUDA only).
+    ``models`` replaces the full-size models (the tests pass tiny ones, and then validate is timed when
+    ``models.vlm`` is set).
     """
     import tempfile
     import warnings
@@ -181,15 +189,16 @@ def bench_stages(
     runtime = Runtime.resolve(device, "auto")
     sync = torch.cuda.synchronize if runtime.cuda else (lambda: None)
     say = progress or (lambda _msg: None)
+    variants = variants or {BASELINE: {}}
     with tempfile.TemporaryDirectory(prefix="streamlabel-bench-models-") as tmp:
         if models is None:
             with_vlm = runtime.cuda if vlm is None else vlm
             say("building full-size random-weight models" + (" (4B VLM included) …" if with_vlm else " …"))
             models = build_full_size(Path(folder or tmp), vlm_runtime=runtime if with_vlm else None)
         rows: list[dict[str, Any]] = []
-        for batch in batches:
-            cfg = bench_config(models, runtime.device, batch)
-            rows += _bench_batch(cfg, runtime, batch, repeats, sync, say)
+        for name, overrides in variants.items():
+            cfg = bench_config(models, runtime.device, max(batches), overrides)
+            rows += _bench_variant(name, cfg, batches, repeats, sync, say)
         validate = _bench_validate(models.vlm, runtime, repeats, sync, say) if models.vlm else None
     return {
         "device": runtime.device,
@@ -198,6 +207,7 @@ def bench_stages(
         "frame": [FRAME_W, FRAME_H],
         "architectures": ARCHITECTURES,
         "repeats": repeats,
+        "variants": variants,
         "stages": rows,
         "validate": validate,
         "pipeline": _pipeline_rows(rows, validate),
@@ -209,33 +219,49 @@ def _build_stage(stage: str, cfg: Config, runtime: Runtime) -> Any:
     return backend_factory(stage, section.kind)(section, cfg.target, runtime)
 
 
-def _bench_batch(
-    cfg: Config, runtime: Runtime, batch: int, repeats: int, sync: Callable[[], None], say: Callable[[str], None]
+def _bench_variant(
+    name: str,
+    cfg: Config,
+    batches: Sequence[int],
+    repeats: int,
+    sync: Callable[[], None],
+    say: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    images = synthetic_frames(batch)
-    anchors, parts = fixed_anchors(batch), fixed_parts(batch)
-    calls = {
-        "detect": lambda s: s.detect(images),
-        "ground": lambda s: s.ground(images, anchors),
-        "segment": lambda s: s.segment(images, parts),
-    }
+    """Build each stage once under ``cfg`` (its own dtype and compile mode) and time it at every batch size."""
+    runtime = Runtime.resolve(cfg.models.device, cfg.models.dtype, cfg.models.compile)
     rows = []
-    for stage, call in calls.items():
-        say(f"{stage}: batch {batch} …")
+    for stage in ("detect", "ground", "segment"):
+        say(f"{name}: building {stage} …")
         obj = _build_stage(stage, cfg, runtime)
-        times = _time_it(lambda obj=obj, call=call: call(obj), repeats, sync)
-        median = statistics.median(times)
-        rows.append(
-            {
-                "stage": stage,
-                "batch": batch,
-                "latency_ms": round(1000 * median, 2),
-                "ms_per_frame": round(1000 * median / batch, 2),
-                "frames_per_s": round(batch / median, 2),
-            }
-        )
+        for batch in batches:
+            say(f"{name}: {stage} at batch {batch} …")
+            inputs = _inputs(stage, batch)
+            times = _time_it(lambda obj=obj, stage=stage, inputs=inputs: _call(obj, stage, inputs), repeats, sync)
+            median = statistics.median(times)
+            rows.append(
+                {
+                    "variant": name,
+                    "stage": stage,
+                    "batch": batch,
+                    "latency_ms": round(1000 * median, 2),
+                    "ms_per_frame": round(1000 * median / batch, 2),
+                    "frames_per_s": round(batch / median, 2),
+                }
+            )
         del obj
     return rows
+
+
+def _inputs(stage: str, batch: int) -> tuple[Any, ...]:
+    """Fixed inputs of one call: frames, plus one dog per frame (ground) or two eyes per dog (segment)."""
+    images = synthetic_frames(batch)
+    if stage == "detect":
+        return (images,)
+    return (images, fixed_anchors(batch) if stage == "ground" else fixed_parts(batch))
+
+
+def _call(obj: Any, stage: str, inputs: tuple[Any, ...]) -> Any:
+    return getattr(obj, stage)(*inputs)
 
 
 def _bench_validate(
@@ -276,16 +302,23 @@ def _bench_validate(
 
 
 def _pipeline_rows(rows: list[dict[str, Any]], validate: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    out = []
-    for batch in sorted({r["batch"] for r in rows}):
-        per_frame_s = sum(r["ms_per_frame"] for r in rows if r["batch"] == batch) / 1000
-        row: dict[str, Any] = {
-            "batch": batch,
-            "pipeline_frames_per_s": round(1 / per_frame_s, 2) if per_frame_s else None,
-        }
-        if validate is not None:
-            row["with_validate_frames_per_s"] = round(1 / (per_frame_s + validate["ms_per_frame"] / 1000), 3)
-        out.append(row)
+    """Detect + ground + segment per variant and batch size; ``speedup`` against the first variant's rate."""
+    out: list[dict[str, Any]] = []
+    variants = list(dict.fromkeys(r.get("variant", BASELINE) for r in rows))
+    baseline: dict[int, float] = {}
+    for variant in variants:
+        mine = [r for r in rows if r.get("variant", BASELINE) == variant]
+        for batch in sorted({r["batch"] for r in mine}):
+            per_frame_s = sum(r["ms_per_frame"] for r in mine if r["batch"] == batch) / 1000
+            rate = 1 / per_frame_s if per_frame_s else None
+            row: dict[str, Any] = {"batch": batch, "pipeline_frames_per_s": round(rate, 2) if rate else None}
+            if len(variants) > 1:
+                row = {"variant": variant, **row}
+                baseline.setdefault(batch, rate or 0.0)
+                row["speedup"] = round(rate / baseline[batch], 3) if rate and baseline[batch] else None
+            if validate is not None:
+                row["with_validate_frames_per_s"] = round(1 / (per_frame_s + validate["ms_per_frame"] / 1000), 3)
+            out.append(row)
     return out
 
 

@@ -124,7 +124,7 @@ class LabelTimer:
         from streamlabel.pipeline import Labeler, Stages
         from streamlabel.stages.base import Runtime
 
-        self.runtime = Runtime.resolve(cfg.models.device, cfg.models.dtype)
+        self.runtime = Runtime.resolve(cfg.models.device, cfg.models.dtype, cfg.models.compile)
         self.labeler = Labeler(cfg, Stages.build(cfg, self.runtime))
         self.batch = cfg.models.batch_size
         self.frames = frames

@@ -15,6 +15,9 @@ def bench_ingest_cmd(
     file: Annotated[Path | None, typer.Argument(help="Video file (default: a generated 1080p H.264 clip).")] = None,
     fps: Annotated[float, typer.Option(help="Sampling rate.")] = 2.0,
     decode: Annotated[str, typer.Option(help="auto, all or keyframes (as streams.<name>.decode).")] = "auto",
+    hwaccel: Annotated[
+        str, typer.Option(help="Also time the source with this hwaccel (as streams.<name>.hwaccel), side by side.")
+    ] = "none",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Plain decode speed versus source + sampler speed on one file, measured side by side."""
@@ -27,7 +30,10 @@ def bench_ingest_cmd(
         if file is None:
             console.print("generating a 10 s 1080p H.264 clip …")
             file = make_1080p(Path(tmp) / "bench_1080p.mp4")
-        result = bench_ingest(file, fps, decode)
+        try:
+            result = bench_ingest(file, fps, decode, hwaccel)
+        except ValueError as exc:  # pydantic's ValidationError of an unknown hwaccel type
+            raise typer.BadParameter(str(exc).splitlines()[-1], param_hint="--hwaccel") from None
     if as_json:
         print(json.dumps(result))
         return
@@ -40,6 +46,13 @@ def bench_ingest_cmd(
         f"  real-time factor  {result['realtime_factor']:>8.1f}x",
         highlight=False,
     )
+    if "hwaccel" in result:
+        used = result["hwaccel_used"] or "software (fell back)"
+        console.print(
+            f"  with hwaccel {result['hwaccel']} ({used}): {result['hwaccel_ingest_fps']:.1f} frames/s, "
+            f"{result['hwaccel_speedup']:.3f}x the software source",
+            highlight=False,
+        )
 
 
 @bench_app.command("stages")
@@ -55,12 +68,23 @@ def bench_stages_cmd(
             show_default=False,
         ),
     ] = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME:KEY=VALUE[,KEY=VALUE…], repeatable: a config variant timed side by side with the defaults, "
+            "e.g. ground512:models.ground.input_short_side_px=512 or compiled:models.compile=default.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Per-stage latency and throughput of full-size architectures with random weights (no download)."""
     import json
 
+    from pydantic import ValidationError
+
     from streamlabel.bench.stages import bench_stages
+    from streamlabel.bench.variants import parse_variants
 
     try:
         sizes = [int(b) for b in batches.split(",") if b.strip()]
@@ -68,8 +92,17 @@ def bench_stages_cmd(
         raise typer.BadParameter(f"batch sizes must be integers (got {batches!r})", param_hint="--batches") from None
     if not sizes or min(sizes) < 1:
         raise typer.BadParameter("give at least one batch size >= 1", param_hint="--batches")
+    try:
+        variants = parse_variants(variant or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--variant") from None
     with console.status("benchmarking stages …") as status:
-        result = bench_stages(device, sizes, repeats, progress=lambda msg: status.update(msg), vlm=vlm)
+        try:
+            result = bench_stages(
+                device, sizes, repeats, progress=lambda msg: status.update(msg), vlm=vlm, variants=variants
+            )
+        except ValidationError as exc:
+            raise typer.BadParameter(f"a variant gives an invalid config: {exc}", param_hint="--variant") from None
     if as_json:
         print(json.dumps(result))
         return
@@ -80,11 +113,11 @@ def _print_stages(result: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"stages on {result['device_name']} ({result['device']}, {result['dtype']})")
-    for col in ("stage", "batch", "latency ms", "ms/frame", "frames/s"):
-        table.add_column(col, justify="right" if col != "stage" else "left")
+    for col in ("variant", "stage", "batch", "latency ms", "ms/frame", "frames/s"):
+        table.add_column(col, justify="right" if col not in ("variant", "stage") else "left")
     for r in result["stages"]:
         figures = (f"{r['latency_ms']:.1f}", f"{r['ms_per_frame']:.1f}", f"{r['frames_per_s']:.2f}")
-        table.add_row(r["stage"], str(r["batch"]), *figures)
+        table.add_row(r["variant"], r["stage"], str(r["batch"]), *figures)
     console.print(table)
     v = result.get("validate")
     if v:
@@ -96,8 +129,13 @@ def _print_stages(result: dict) -> None:
         )
     else:
         console.print("validate: not timed (the 4B-class VLM is timed on CUDA, or with --vlm)", highlight=False)
+    for name, overrides in result["variants"].items():
+        if overrides:
+            console.print(f"{name}: {', '.join(f'{k}={v}' for k, v in overrides.items())}", highlight=False)
     for p in result["pipeline"]:
         line = f"detect + ground + segment at batch {p['batch']}: {p['pipeline_frames_per_s']} frames/s"
+        if "variant" in p:
+            line = f"{p['variant']}: {line} ({p['speedup']}x)"
         if "with_validate_frames_per_s" in p:
             line += f"; with validate {p['with_validate_frames_per_s']} frames/s"
         console.print(line, highlight=False)

@@ -91,8 +91,9 @@ def build(cfg: Config, out: Path | None = None) -> tuple[Stages, DatasetStore]:
     from streamlabel.stages.base import Runtime
     from streamlabel.store import DatasetStore
 
-    runtime = Runtime.resolve(cfg.models.device, cfg.models.dtype)
-    console.print(f"loading models on {runtime.device} ({runtime.dtype})…")
+    runtime = Runtime.resolve(cfg.models.device, cfg.models.dtype, cfg.models.compile)
+    compiled = "" if runtime.compile == "off" else f", torch.compile {runtime.compile}: the first batches compile"
+    console.print(f"loading models on {runtime.device} ({runtime.dtype}{compiled})…")
     try:
         stages = Stages.build(cfg, runtime)
     except ModelUnavailableError as exc:

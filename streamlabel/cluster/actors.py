@@ -40,7 +40,7 @@ def build_stages(cfg: Config) -> Stages:
     """The stages of ``cfg`` on this node's device (what ``streamlabel run`` loads in-process)."""
     from streamlabel.stages.base import Runtime
 
-    return Stages.build(cfg, Runtime.resolve(cfg.models.device, cfg.models.dtype))
+    return Stages.build(cfg, Runtime.resolve(cfg.models.device, cfg.models.dtype, cfg.models.compile))
 
 
 def continue_clock(reader: StreamReader, next_seq: int, last_pts: float, last_time: datetime) -> None:

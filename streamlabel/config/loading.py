@@ -64,7 +64,7 @@ class _Locator:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self._constructor.construct_object(node)
+        value = node.value if yaml11_word(node) else self._constructor.construct_object(node)
         if isinstance(value, str) and "${" in value:
             value = self._substitute(value, path, node.start_mark.line + 1)
         return value
@@ -85,6 +85,20 @@ class _Locator:
             return ""
 
         return ENV_REF.sub(replace, text)
+
+
+def yaml11_word(node: yaml.Node) -> bool:
+    """A plain scalar that YAML 1.1 reads as a boolean but is not true/false: on, off, yes, no, y, n.
+
+    Such a word stays a string (``compile: off`` is the mode 'off', not False); pydantic still reads it as a boolean
+    where a field wants one.
+    """
+    return (
+        isinstance(node, yaml.ScalarNode)
+        and node.style is None
+        and node.tag == "tag:yaml.org,2002:bool"
+        and node.value.lower() not in ("true", "false")
+    )
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:

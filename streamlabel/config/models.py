@@ -24,6 +24,12 @@ class DetectModelConfig(_Model):
     max_det: int = Field(
         10, ge=1, description="Most anchors kept per frame, best first. Each one costs a grounding crop."
     )
+    tensorrt: Literal["auto", "off"] = Field(
+        "auto",
+        description="'auto': on CUDA, with the `tensorrt` package installed and .pt weights, export them once to a "
+        "TensorRT engine cached beside the weights (it takes minutes, at the first start only) and run that. 'off': "
+        "run the weights as they are.",
+    )
 
 
 class GroundModelConfig(_Model):
@@ -35,6 +41,15 @@ class GroundModelConfig(_Model):
         description="Hugging Face id or local folder of a Grounding DINO checkpoint.",
     )
     batch_size: int = Field(16, ge=1, description="Crops per forward pass. Larger is faster, uses more memory.")
+    input_short_side_px: int | None = Field(
+        None,
+        ge=64,
+        le=1333,
+        description="Each crop (or frame, in full mode) is resized so its short side is this many pixels (its long "
+        "side at most 5/3 of it) before Grounding DINO sees it. Empty: the size saved with the model (800 for the "
+        "published checkpoints, what they were trained at). Lower is faster (the cost grows with the pixel count), "
+        "and small parts are missed sooner.",
+    )
 
 
 class SegmentModelConfig(_Model):
@@ -162,6 +177,12 @@ class ModelsConfig(_Model):
         True,
         description="Detect, ground and segment the next batch while this one is validated and stored, so the GPU "
         "does not wait for the VLM and the disk. Off: one batch at a time.",
+    )
+    compile: Literal["off", "default", "reduce-overhead", "max-autotune"] = Field(
+        "off",
+        description="torch.compile mode for SAM2's image encoder: it compiles while the models load (seconds to "
+        "minutes, before the daemon reports ready) and runs faster after, on CUDA mostly. 'reduce-overhead' adds "
+        "CUDA graphs. 'off': plain eager PyTorch.",
     )
     detect: DetectModelConfig = Field(default_factory=DetectModelConfig, description="Stage 1.")
     ground: GroundModelConfig = Field(default_factory=GroundModelConfig, description="Stage 2.")

@@ -35,10 +35,12 @@ class ModelUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where models run: a torch device string and a dtype name ('float32', 'float16', 'bfloat16')."""
+    """Where models run: a torch device string, a dtype name ('float32', 'float16', 'bfloat16') and a
+    torch.compile mode ('off', 'default', 'reduce-overhead', 'max-autotune'; ``stages.compiling``)."""
 
     device: str = "cpu"
     dtype: str = "float32"
+    compile: str = "off"
 
     @property
     def cuda(self) -> bool:
@@ -50,7 +52,7 @@ class Runtime:
         return getattr(torch, self.dtype)
 
     @classmethod
-    def resolve(cls, device: str = "auto", dtype: str = "auto") -> Runtime:
+    def resolve(cls, device: str = "auto", dtype: str = "auto", compile_mode: str = "off") -> Runtime:
         """Pick CUDA when asked for 'auto' and present; bfloat16 on CUDA, float32 on the CPU for 'auto'."""
         import torch
 
@@ -60,7 +62,7 @@ class Runtime:
             raise RuntimeError(f"models.device is {device!r} but CUDA is not available on this machine")
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
-        return cls(device=device, dtype=dtype)
+        return cls(device=device, dtype=dtype, compile=compile_mode)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,17 @@ import supervision as sv
 
 from streamlabel.config import DetectModelConfig, TargetConfig
 from streamlabel.stages.base import ModelUnavailableError, Runtime
+from streamlabel.stages.detect_engine import (
+    DEFAULT_MAX_BATCH,
+    EngineSpec,
+    Exporter,
+    cached_engine,
+    engine_load_failed,
+    engine_wanted,
+    is_pt,
+    spec_for,
+    ultralytics_export,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +48,29 @@ class UltralyticsDetector:
 
     It also finds the classes that checks name as ``detector_class`` (``person`` for ``no_human``): each image's
     Detections holds the anchor rows and those rows, told apart by ``data['class_name']`` (the Labeler splits them).
+
+    With ``models.detect.tensorrt: auto`` on CUDA, ``.pt`` weights run as a TensorRT engine cached beside them
+    (``detect_engine``; ``self.engine`` is its path, None when the weights run as they are). ``max_batch`` is the
+    largest batch the engine accepts (larger calls are split); ``exporter`` and ``engine_spec`` replace the
+    Ultralytics export and the spec read from the runtime (tests, callers that know their GPU).
     """
 
-    def __init__(self, cfg: DetectModelConfig, target: TargetConfig, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        cfg: DetectModelConfig,
+        target: TargetConfig,
+        runtime: Runtime,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        exporter: Exporter = ultralytics_export,
+        engine_spec: EngineSpec | None = None,
+    ) -> None:
         self.cfg = cfg
         self.runtime = runtime
         self.model_id = cfg.weights
         self.min_confidence = target.anchor.min_confidence
-        self.model = load_yolo(cfg.weights)
+        self.model, self.engine = _load_model(cfg, runtime, max_batch, exporter, engine_spec)
+        self._max_batch = max_batch if self.engine is not None else None
         names: dict[int, str] = dict(self.model.names)  # type: ignore[attr-defined]
         by_name = {name: idx for idx, name in names.items()}
         missing = [c for c in target.anchor.classes if c not in by_name]
@@ -79,7 +105,12 @@ class UltralyticsDetector:
             return []
         # Ultralytics treats numpy input as BGR (OpenCV order); frames are RGB.
         bgr = [np.ascontiguousarray(img[..., ::-1]) for img in images]
-        results = self.model.predict(  # type: ignore[attr-defined]
+        step = self._max_batch or len(bgr)  # an engine refuses batches above its profile's maximum
+        results = [r for start in range(0, len(bgr), step) for r in self._predict(bgr[start : start + step])]
+        return [self._thresholded(sv.Detections.from_ultralytics(r)) for r in results]
+
+    def _predict(self, bgr: list[np.ndarray]) -> list:
+        return self.model.predict(  # type: ignore[attr-defined]
             bgr,
             conf=min(self.min_confidence_of.values()),
             classes=list(self.min_confidence_of),
@@ -89,13 +120,33 @@ class UltralyticsDetector:
             verbose=False,
             **self._precision,
         )
-        return [self._thresholded(sv.Detections.from_ultralytics(r)) for r in results]
 
     def _thresholded(self, found: sv.Detections) -> sv.Detections:
         if len(found) == 0:
             return found
         need = np.array([self.min_confidence_of.get(int(c), 1.0) for c in found.class_id], dtype=np.float32)
         return found[found.confidence >= need]
+
+
+def _load_model(
+    cfg: DetectModelConfig, runtime: Runtime, max_batch: int, exporter: Exporter, spec: EngineSpec | None
+) -> tuple[object, Path | None]:
+    """The model to run and its engine: the cached TensorRT engine when wanted and it loads, else ``cfg.weights``."""
+    model = load_yolo(cfg.weights)
+    if cfg.tensorrt == "off" or not is_pt(cfg.weights) or (spec is None and not engine_wanted(cfg, runtime)):
+        return model, None
+    pt = Path(model.ckpt_path)  # type: ignore[attr-defined]  # a release name resolves to where Ultralytics put it
+    engine = None
+    try:
+        engine = cached_engine(pt, spec or spec_for(cfg, runtime, max_batch), exporter)
+        if engine is None:
+            return model, None
+        exported = load_yolo(str(engine), task="detect")
+        dict(exported.names)  # type: ignore[attr-defined]  # loads the engine now, not at the first frame
+    except Exception as exc:  # a broken TensorRT install or engine falls back to the .pt
+        engine_load_failed(engine, pt, exc)
+        return model, None
+    return exported, engine
 
 
 def _some(by_name: dict[str, int]) -> str:

@@ -25,6 +25,7 @@ import supervision as sv
 from streamlabel.config import SegmentModelConfig, TargetConfig
 from streamlabel.frames import POLYGON_KEY
 from streamlabel.stages.base import ModelUnavailableError, Runtime
+from streamlabel.stages.compiling import compiled, warm_up
 from streamlabel.stages.polygon import MIN_POLYGON_POINTS, clean_mask, mask_to_polygon
 from streamlabel.stages.segment_crop import paste_masks, plan_crops
 
@@ -59,11 +60,28 @@ class Sam2Segmenter:
         if predictor is None:
             self.model_id, self._predictor = _load_predictor(cfg, runtime)
             _fit_feature_sizes(self._predictor)
+            if runtime.compile != "off":
+                self._compile_encoder()
         else:
             self.model_id, self._predictor = type(predictor).__name__, predictor
         # a crop is never magnified more than crop_max_upscale into SAM2's square input
         self.min_crop_side_px = float(self._predictor.model.image_size) / cfg.crop_max_upscale
         log.info("segment model %s loaded on %s (%s, %s mode)", self.model_id, runtime.device, runtime.dtype, cfg.mode)
+
+    def _compile_encoder(self) -> None:
+        """Compile SAM2's image encoder (``model.forward_image``, shared by every predictor of this model) and run it
+        on one and two images, so both graphs exist before labeling starts. Prompts and mask decoding stay eager."""
+        import torch
+
+        model = self._predictor.model
+        model.forward_image = compiled(model.forward_image, self.runtime.compile, "SAM2 image encoder")
+        gray = np.full((64, 64, 3), 114, dtype=np.uint8)
+
+        def encode(n: int) -> None:
+            with torch.inference_mode(), self._autocast():
+                self._predictor.set_image_batch([gray] * n)
+
+        warm_up("SAM2 image encoder", [lambda: encode(1), lambda: encode(2)])
 
     def new_predictor(self) -> Any:
         """A SAM2ImagePredictor of its own over this segmenter's loaded model (the review page's clicks).

@@ -3,17 +3,15 @@
 Layout (docs/store.md): dataset copies at ``images/<train|val>/<stream>/<YYYY-MM-DD>/<frame_id>.jpg`` with their
 label at the same place under ``labels/``; frames that wait for a person under ``review/``, for the validator under
 ``pending/`` (unpainted), kept rejections under ``rejected/``, each with the same images/labels layout.
-``data.yaml`` makes the store an Ultralytics dataset. Which copies a frame gets is ``layout.plan_copies``.
+``data.yaml`` makes the store an Ultralytics dataset. Which copies a frame gets is ``layout.plan_copies``, their
+files ``frame_files.lay_out``; what a changed decision does to a stored frame is ``rerender``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,31 +21,27 @@ import yaml
 from streamlabel.config.privacy import PrivacyConfig
 from streamlabel.events.frames import frame_events
 from streamlabel.frames import FrameResult
-from streamlabel.privacy import apply_privacy
+from streamlabel.store.frame_files import CopySettings, frame_day, held_bytes, lay_out
 from streamlabel.store.layout import SPLIT_ROOTS as SPLIT_ROOTS  # re-exported: the folder of each destination
 from streamlabel.store.layout import (
     BackgroundSampler,
     Copies,
-    Destination,
     PartState,
     Subset,
     copy_relpaths,
-    paint_ignore_regions,
     plan_copies,
     subset_of,
 )
 from streamlabel.store.manifest import Manifest
 from streamlabel.store.originals import plan_original
-from streamlabel.store.rows import (
-    decode_jpeg,
-    encode_jpeg,
-    label_row,
-    label_text,
-    part_states,
-    pixel_polygon,
-)
-from streamlabel.store.staging import CLIP_INTENT_FILE, Staging, atomic_write
+from streamlabel.store.rerender import apply_updates, dropped, obsolete_files, read_unpainted
+from streamlabel.store.rerender import unpainted_copy as unpainted_copy_of
+from streamlabel.store.rows import encode_jpeg, label_row, part_states
+from streamlabel.store.staging import CLIP_INTENT_FILE, Staging
 from streamlabel.store.staging import INTENT_FILE as INTENT_FILE  # re-exported: check_store looks for it
+from streamlabel.store.staging import atomic_write as atomic_write  # re-exported: exports and harvest write with it
+from streamlabel.store.stored import StoredFrame as StoredFrame  # re-exported: what write returns
+from streamlabel.store.stored import frame_row, stored_frame
 
 if TYPE_CHECKING:
     from streamlabel.config import Config
@@ -68,22 +62,6 @@ def frame_split(statuses: list[str]) -> str | None:
     """
     copies = plan_copies([PartState(s) for s in statuses])
     return str(copies.split) if copies.kept else None
-
-
-@dataclass(frozen=True)
-class StoredFrame:
-    """What the store wrote for one frame: its main copy and, beside a dataset copy, the copy that waits."""
-
-    frame_id: str
-    split: str
-    image: Path | None
-    label: Path | None
-    labels: int
-    event_ids: tuple[str, ...] = ()
-    hold: str | None = None
-    hold_image: Path | None = None
-    hold_label: Path | None = None
-    background: bool = False
 
 
 class DatasetStore:
@@ -198,25 +176,16 @@ class DatasetStore:
             background = not copies.kept and self._background(result)
             if not copies.kept and not background:
                 return None
-            frame = self._frame_row(result, config_hash, background)
+            frame = frame_row(result, config_hash, background)
             if background:
                 copies = Copies(dataset=True)
             unpainted = encode_jpeg(f.image, self.jpeg_quality, f.frame_id)
-            held = self._held_copy(result, unpainted)
+            held = held_bytes(result, unpainted, self.privacy, self.jpeg_quality)
             files = self._lay_out(frame, rows, copies, f.image, unpainted, held)
             events = frame_events(frame, rows, self.publish_rejected)
             event_ids = self._staging.insert(frame, rows, files, events)
         self.written[frame["split"]] += 1
-        return self._stored(frame, rows, event_ids)
-
-    def _held_copy(self, result: FrameResult, unpainted: bytes) -> bytes:
-        """The bytes of the copies kept outside the dataset (review, pending, rejected): people pixelated with
-        ``privacy.people: blur`` (docs/privacy.md); the frame as captured otherwise."""
-        if self.privacy.people != "blur" or not len(result.people):
-            return unpainted
-        blurred = apply_privacy(result.frame.image, result.people.xyxy, self.privacy)
-        assert blurred is not None  # blur never drops
-        return encode_jpeg(blurred, self.jpeg_quality, result.frame.frame_id)
+        return stored_frame(self.root, frame, rows, event_ids)
 
     def _drop_private(self, stream: str) -> None:
         if not self.private_dropped[stream]:
@@ -239,20 +208,6 @@ class DatasetStore:
             return False
         return self.backgrounds.take(result.frame.stream)
 
-    def _frame_row(self, result: FrameResult, config_hash: str, background: bool) -> dict[str, Any]:
-        f = result.frame
-        return {
-            "frame_id": f.frame_id,
-            "stream": f.stream,
-            "seq": f.seq,
-            "pts": f.pts,
-            "time": f.time.isoformat(),
-            "width": f.width,
-            "height": f.height,
-            "config_hash": config_hash,
-            "background": int(background),
-        }
-
     def _lay_out(
         self,
         frame: dict[str, Any],
@@ -262,38 +217,12 @@ class DatasetStore:
         unpainted: bytes,
         held: bytes | None = None,
     ) -> dict[str, bytes]:
-        """Fill the frame's copy columns and the rows' ``idx``/``hold_idx``; returns the files (path -> bytes).
-
-        ``unpainted`` is the frame as captured (the dataset copy where nothing is painted out); ``held`` the bytes
-        of every copy outside the dataset (default: ``unpainted``).
-        """
+        """``frame_files.lay_out`` in the frame's train/val subset with the store's current settings; ``held``
+        defaults to ``unpainted``."""
+        subset = frame.get("subset") or self._subset(frame["stream"], frame_day(frame))
+        settings = CopySettings(self.jpeg_quality, self.keep_rejected, self.ignore_margin_px)
         held = unpainted if held is None else held
-        fid, stream, w, h = frame["frame_id"], frame["stream"], frame["width"], frame["height"]
-        day = datetime.fromisoformat(frame["time"]).strftime("%Y-%m-%d")
-        subset = frame.get("subset") or self._subset(stream, day)
-        split = copies.split
-        for r in rows:
-            r["idx"], r["hold_idx"] = -1, -1
-        for k, j in enumerate(copies.primary_rows):
-            rows[j]["idx"] = k
-        files: dict[str, bytes] = {}
-        image_rel = label_rel = None
-        if split != Destination.REJECTED or self.keep_rejected:
-            image_rel, label_rel = copy_relpaths(stream, day, fid, split, subset)
-            painted = self._painted(image, rows, copies) if split == Destination.DATASET else None
-            plain = unpainted if split == Destination.DATASET else held
-            files[image_rel] = plain if painted is None else encode_jpeg(painted, self.jpeg_quality, fid)
-            files[label_rel] = label_text([rows[j] for j in copies.primary_rows], w, h)
-        hold, hold_image, hold_label = copies.second_hold, None, None
-        if hold is not None:
-            hold_image, hold_label = copy_relpaths(stream, day, fid, hold)
-            for k, j in enumerate(copies.hold_rows):
-                rows[j]["hold_idx"] = k
-            files[hold_image] = held
-            files[hold_label] = label_text([rows[j] for j in copies.hold_rows], w, h)
-        frame |= {"split": str(split), "image": image_rel, "label": label_rel, "subset": str(subset)}
-        frame |= {"hold": str(hold) if hold else None, "hold_image": hold_image, "hold_label": hold_label}
-        return files
+        return lay_out(frame, rows, copies, image, unpainted, held, subset, settings)
 
     def _subset(self, stream: str, day: str) -> str:
         """Train or val for a camera-day: where its stored frames went, else the hash (``layout.subset_of``).
@@ -304,32 +233,6 @@ class DatasetStore:
         if key not in self._subsets:
             self._subsets[key] = self.manifest.day_subset(stream, day) or subset_of(stream, day, self.val_fraction)
         return self._subsets[key]
-
-    def _painted(self, image: np.ndarray, rows: list[dict[str, Any]], copies: Copies) -> np.ndarray | None:
-        """The dataset copy's pixels with the ignore regions painted out; None when there is nothing to paint."""
-        if not copies.ignore_rows:
-            return None
-        h, w = image.shape[:2]
-        boxes = np.array([json.loads(rows[j]["xyxy"]) for j in copies.ignore_rows], np.float64)
-        keep = [pixel_polygon(rows[j], w, h) for j in copies.dataset_rows]
-        return paint_ignore_regions(image, boxes, keep, self.ignore_margin_px)
-
-    def _stored(self, frame: dict[str, Any], rows: list[dict[str, Any]], event_ids: list[str]) -> StoredFrame:
-        def path(rel: str | None) -> Path | None:
-            return None if rel is None else self.root / rel
-
-        return StoredFrame(
-            frame["frame_id"],
-            frame["split"],
-            path(frame["image"]),
-            path(frame["label"]),
-            sum(1 for r in rows if r["idx"] >= 0),
-            tuple(event_ids),
-            frame.get("hold"),
-            path(frame.get("hold_image")),
-            path(frame.get("hold_label")),
-            bool(frame.get("background")),
-        )
 
     # ---------------------------------------------------------------------------------------------- re-render
 
@@ -351,47 +254,28 @@ class DatasetStore:
         keeps the unpainted pixels as ``frames.original`` when the new layout would lose them (store/originals.py).
         """
         with self._lock:
-            frame = self.manifest.frame(frame_id)
-            if frame is None:
-                raise KeyError(f"frame {frame_id!r} is not in the manifest of {self.root}")
-            rows = self.manifest.labels_of(frame_id)
-            source = self.unpainted_copy(frame, rows)
-            for row in rows:
-                row |= (label_updates or {}).get(row["id"], {})
+            frame, rows = self._stored_rows(frame_id)
+            data, image = read_unpainted(self.root, frame_id, self.unpainted_copy(frame, rows))
+            apply_updates(rows, label_updates)
             copies = Copies(dataset=True) if frame["background"] else plan_copies(part_states(rows))
-            data = (self.root / source).read_bytes()
-            image = decode_jpeg(data)
-            if image is None:
-                raise FileNotFoundError(f"frame {frame_id}: {self.root / source} is not a readable JPEG")
-            old = {frame[k] for k in ("image", "label", "hold_image", "hold_label", "original") if frame.get(k)}
             new = dict(frame)
             files = self._lay_out(new, rows, copies, image, data)
             files |= plan_original(frame, new, copies, data, keep_original)
             events = frame_events(new, rows, self.publish_rejected) if publish else []
-            obsolete = old - set(files) - {new["original"]}
-            event_ids = self._staging.replace(frame, new, rows, files, obsolete, events)
-        return self._stored(new, rows, event_ids)
+            event_ids = self._staging.replace(frame, new, rows, files, obsolete_files(frame, new, files), events)
+        return stored_frame(self.root, new, rows, event_ids)
+
+    def _stored_rows(self, frame_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The manifest's frame row and label rows of ``frame_id``; KeyError when it is not in the manifest."""
+        frame = self.manifest.frame(frame_id)
+        if frame is None:
+            raise KeyError(f"frame {frame_id!r} is not in the manifest of {self.root}")
+        return frame, self.manifest.labels_of(frame_id)
 
     def unpainted_copy(self, frame: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-        """The path (relative to the store) of the frame's copy with its original pixels.
-
-        The original a decision kept (store/originals.py); the hold copy beside a dataset copy; the frame's only
-        copy when it has no dataset copy; the dataset copy itself while none of its parts is painted out. Raises
-        FileNotFoundError when there is none on disk.
-        """
-        if frame.get("original"):
-            rel = frame["original"]
-        elif frame["hold_image"]:
-            rel = frame["hold_image"]
-        elif frame["split"] != Destination.DATASET or frame["background"]:
-            rel = frame["image"]
-        else:
-            painted = plan_copies(part_states(rows)).ignore_rows
-            rel = None if painted else frame["image"]
-        if not rel or not (self.root / rel).is_file():
-            where = f"{self.root / rel} is missing" if rel else "its dataset copy is painted and no other is kept"
-            raise FileNotFoundError(f"frame {frame['frame_id']}: no unpainted copy ({where})")
-        return rel
+        """The path (relative to the store) of the frame's copy with its original pixels (``rerender.unpainted_copy``);
+        FileNotFoundError when there is none on disk."""
+        return unpainted_copy_of(self.root, frame, rows)
 
     def drop_copies(self, frame_id: str, reason: str) -> StoredFrame:
         """Give up the copies that wait for a decision (their image is gone): their parts become rejected.
@@ -401,22 +285,10 @@ class DatasetStore:
         The dataset copy, whose label file holds only accepted parts, is kept as it is.
         """
         with self._lock:
-            frame = self.manifest.frame(frame_id)
-            if frame is None:
-                raise KeyError(f"frame {frame_id!r} is not in the manifest of {self.root}")
-            rows = self.manifest.labels_of(frame_id)
-            in_dataset = frame["split"] == Destination.DATASET
-            for row in rows:
-                if row["status"] in ("pending", "review") or (not in_dataset and row["status"] == "accepted"):
-                    row |= {"status": "rejected", "rejection": "poor_label", "verdict_reason": reason}
-                row["hold_idx"] = -1
-            new = dict(frame) | {"hold": None, "hold_image": None, "hold_label": None}
-            if not in_dataset:
-                new |= {"split": str(Destination.REJECTED), "image": None, "label": None}
-            old = {frame[k] for k in ("image", "label", "hold_image", "hold_label") if frame[k]}
-            kept = {new[k] for k in ("image", "label") if new[k]}
-            self._staging.replace(frame, new, rows, {}, old - kept, [])
-        return self._stored(new, rows, [])
+            frame, rows = self._stored_rows(frame_id)
+            new, obsolete = dropped(frame, rows, reason)
+            self._staging.replace(frame, new, rows, {}, obsolete, [])
+        return stored_frame(self.root, new, rows, [])
 
     def close(self) -> None:
         self.manifest.close()

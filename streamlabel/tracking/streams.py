@@ -12,8 +12,6 @@ import copy
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import supervision as sv
@@ -23,7 +21,10 @@ from streamlabel.config.tracking import TrackingConfig
 from streamlabel.frames import ANCHOR_INDEX_KEY, Frame
 from streamlabel.stages.base import Verdict
 from streamlabel.tracking.appearance import appearance_patch, patch_similarity
-from streamlabel.tracking.consistency import box_affine, consistency_score
+from streamlabel.tracking.consistency import consistency_score
+from streamlabel.tracking.part_memory import PartMemory, carried_box
+from streamlabel.tracking.reuse import Refusal as Refusal  # re-exported: callers read refusals from here
+from streamlabel.tracking.reuse import add_identity, refusal_of
 from streamlabel.tracking.segments import SegmentBook, TrackSegment
 from streamlabel.tracking.tracker import MOTION_SIDE_KEY, SMOOTHED_KEY, UNCONFIRMED, Tracker, TrackerConfig
 
@@ -38,41 +39,6 @@ PREDICTED_KEY = "predicted"
 DROP_REFERENCE_AFTER = 3
 
 
-@dataclass
-class _PartMemory:
-    """What a part track carries from frame to frame."""
-
-    anchor_track_id: int = UNCONFIRMED
-    confidence: float = 0.0
-    mask: np.ndarray | None = None  # the reference: the last accepted mask
-    box: np.ndarray | None = None  # its smoothed box
-    verdict: Verdict | None = None  # the last fresh verdict of an accepted mask, while it stands
-    verdict_t: float = 0.0
-    verdict_anchor_track_id: int = UNCONFIRMED  # the anchor track the part was linked to when judged
-    reuses: int = 0  # frames that reused ``verdict``
-    flagged_in_a_row: int = 0
-    seen_t: float = -np.inf  # when the track last matched a grounded part
-    seen_box: np.ndarray | None = None  # its smoothed box then
-    seen_anchor_box: np.ndarray | None = None  # its anchor's smoothed box then
-    patch: np.ndarray | None = None  # what the part looked like in its reference frame (``appearance_patch``)
-    identity_log_odds: float = 0.0  # the track's evidence that it is the target (``add_identity``)
-    identity_t: float = 0.0  # when it was last updated
-
-
-class Refusal(StrEnum):
-    """Why a part track's verdict was not reused (``StreamTracks.refusal``)."""
-
-    OFF = "off"  # revalidate_s is 0
-    UNTRACKED = "untracked"  # the part has no confirmed track
-    NO_VERDICT = "no_verdict"  # the track holds no reusable verdict (none yet, or withdrawn)
-    MASK = "mask"  # the mask is not consistent with the track's reference
-    ANCHOR = "anchor"  # the part is linked to another anchor track than when it was judged
-    AGE = "age"  # the verdict is older than revalidate_s
-    REUSES = "reuses"  # the verdict was reused max_reuses times
-    LOOK = "look"  # the part no longer looks like it did (reuse_min_similarity)
-    IDENTITY = "identity"  # a rejection whose track's identity record does not agree
-
-
 class StreamTracks:
     """Tracking state of one stream; see the module doc. Feed it every frame of the stream in order."""
 
@@ -85,7 +51,7 @@ class StreamTracks:
         self.parts = Tracker(dataclasses.replace(tracker_cfg, low_score=0.0))
         self.segments = SegmentBook(cfg.clip_min_s, cfg.clip_max_s)
         self.finished: list[TrackSegment] = []
-        self._memory: dict[int, _PartMemory] = {}
+        self._memory: dict[int, PartMemory] = {}
         self._frames_seen = 0
         self._anchor_t: float | None = None
         self._part_t: float | None = None
@@ -135,19 +101,6 @@ class StreamTracks:
             self._memory.clear()
         self._part_t = t
 
-    def _carried(self, memory: _PartMemory, anchors: sv.Detections) -> np.ndarray | None:
-        """The part's last seen box carried along by its anchor's motion since then; None when its anchor track is
-        not in this frame."""
-        if memory.seen_box is None or memory.seen_anchor_box is None or anchors.tracker_id is None:
-            return None
-        hit = np.flatnonzero(anchors.tracker_id == memory.anchor_track_id)
-        if memory.anchor_track_id == UNCONFIRMED or len(hit) == 0:
-            return None
-        now = np.asarray(anchors.data.get(SMOOTHED_KEY, anchors.xyxy), dtype=np.float64)[hit[0]]
-        m = box_affine(memory.seen_anchor_box, now)
-        scale, shift = np.tile(np.diag(m[:, :2]), 2), np.tile(m[:, 2], 2)
-        return memory.seen_box * scale + shift
-
     def track_parts(self, frame: Frame, anchors: sv.Detections, parts: sv.Detections) -> sv.Detections:
         """Give grounded parts track ids and link each part track to the track of its anchor.
 
@@ -159,18 +112,28 @@ class StreamTracks:
         self._check_part_time(frame.pts)
         index = np.asarray(parts.data.get(ANCHOR_INDEX_KEY, np.zeros(len(parts), dtype=int)), dtype=int)
         anchor_boxes = np.asarray(anchors.data.get(SMOOTHED_KEY, anchors.xyxy), dtype=np.float64).reshape(-1, 4)
-        if len(anchor_boxes):
-            sides = np.sqrt(np.prod(anchor_boxes[:, 2:] - anchor_boxes[:, :2], axis=1).clip(1.0, None))
-            parts = copy.copy(parts)  # not dataclasses.replace: Detections re-validates every field (per frame)
-            parts.data = {**parts.data, MOTION_SIDE_KEY: sides[index]}
+        parts = _with_motion_sides(parts, anchor_boxes, index)
+        tracked = self.parts.update(parts, frame.pts, hints=self._carry_hints(anchors, previous_t))
+        tracked.data.pop(MOTION_SIDE_KEY, None)
+        self._link(frame.pts, tracked, anchors, anchor_boxes, index)
+        self._forget_dead()
+        return tracked
+
+    def _carry_hints(self, anchors: sv.Detections, previous_t: float | None) -> dict[int, np.ndarray]:
+        """Where to match the part tracks that missed the previous frame: their carried boxes (``carried_box``)."""
         hints = {}
         if previous_t is not None:
             for pid, memory in self._memory.items():
-                carried = self._carried(memory, anchors) if memory.seen_t < previous_t else None
+                carried = carried_box(memory, anchors) if memory.seen_t < previous_t else None
                 if carried is not None:
                     hints[pid] = carried
-        tracked = self.parts.update(parts, frame.pts, hints=hints)
-        tracked.data.pop(MOTION_SIDE_KEY, None)
+        return hints
+
+    def _link(
+        self, t: float, tracked: sv.Detections, anchors: sv.Detections, anchor_boxes: np.ndarray, index: np.ndarray
+    ) -> None:
+        """Link every tracked part to its anchor's track (``data["anchor_track_id"]``) and record, per confirmed
+        part track, its confidence and where it and its anchor were seen at ``t``."""
         smoothed = np.asarray(tracked.data[SMOOTHED_KEY], dtype=np.float64).reshape(-1, 4)
         anchor_ids = np.asarray(anchors.tracker_id if anchors.tracker_id is not None else [], dtype=int)
         linked = anchor_ids[index] if len(anchor_ids) else np.full(len(tracked), UNCONFIRMED, dtype=int)
@@ -179,14 +142,12 @@ class StreamTracks:
         conf = tracked.confidence if tracked.confidence is not None else np.zeros(len(tracked))
         for j, (pid, aid, c) in enumerate(zip(tracked.tracker_id, linked, conf, strict=True)):
             if pid != UNCONFIRMED:
-                memory = self._memory.setdefault(int(pid), _PartMemory())
+                memory = self._memory.setdefault(int(pid), PartMemory())
                 memory.confidence = float(c)
                 if aid != UNCONFIRMED:
                     memory.anchor_track_id = int(aid)
-                    memory.seen_t, memory.seen_box = frame.pts, smoothed[j]
+                    memory.seen_t, memory.seen_box = t, smoothed[j]
                     memory.seen_anchor_box = anchor_boxes[index[j]]
-        self._forget_dead()
-        return tracked
 
     def predicted_parts(self, frame: Frame, anchors: sv.Detections, part_name: str) -> sv.Detections:
         """Parts for a frame Grounding DINO skips: the live part tracks whose anchor track is in this frame, at their
@@ -197,11 +158,11 @@ class StreamTracks:
         anchor_ids = [] if anchors.tracker_id is None else anchors.tracker_id.tolist()
         rows, index, carried = [], [], []
         for row, pid in enumerate(pids.tolist()):
-            memory = self._memory.get(pid, _PartMemory())
+            memory = self._memory.get(pid, PartMemory())
             if memory.anchor_track_id != UNCONFIRMED and memory.anchor_track_id in anchor_ids:
                 rows.append(row)
                 index.append(anchor_ids.index(memory.anchor_track_id))
-                box = self._carried(memory, anchors)
+                box = carried_box(memory, anchors)
                 carried.append(boxes[row] if box is None else box)
         n = len(rows)
         chosen = pids[rows].astype(int)
@@ -278,7 +239,7 @@ class StreamTracks:
         for j in rows.tolist():
             pid = int(parts.tracker_id[j])
             if pid != UNCONFIRMED:
-                memory = self._memory.setdefault(pid, _PartMemory())
+                memory = self._memory.setdefault(pid, PartMemory())
                 memory.mask, memory.box, memory.flagged_in_a_row = parts.mask[j], boxes[j], 0
                 memory.patch = None if image is None else appearance_patch(image, parts.xyxy[j])
 
@@ -314,26 +275,8 @@ class StreamTracks:
     def refusal(self, pid: int, t: float, score: float, anchor_track_id: int, appearance: float = float("nan")) -> str:
         """Why ``reusable`` would refuse the track's verdict (a ``Refusal``), "" when it would grant it; changes
         nothing."""
-        if self.cfg.revalidate_s <= 0:
-            return Refusal.OFF
         memory = self._memory.get(int(pid)) if pid != UNCONFIRMED else None
-        if memory is None:
-            return Refusal.UNTRACKED
-        if memory.verdict is None:
-            return Refusal.NO_VERDICT
-        if not np.isfinite(score) or score < self.cfg.consistency_threshold:
-            return Refusal.MASK
-        if anchor_track_id == UNCONFIRMED or anchor_track_id != memory.verdict_anchor_track_id:
-            return Refusal.ANCHOR
-        if t - memory.verdict_t > self.cfg.revalidate_s:
-            return Refusal.AGE
-        if memory.reuses >= self.cfg.max_reuses:
-            return Refusal.REUSES
-        if memory.patch is not None and not appearance >= self.cfg.reuse_min_similarity:
-            return Refusal.LOOK
-        if not memory.verdict.passed and memory.identity_log_odds >= 0:
-            return Refusal.IDENTITY  # a rejection as not the target stands only while the track's record agrees
-        return ""
+        return refusal_of(memory, self.cfg, t, score, anchor_track_id, appearance)
 
     def add_identity(self, pid: int, t: float, probability: float | None) -> float:
         """Add a fresh verdict's probability that the part is the target to its track's evidence; return the
@@ -345,14 +288,8 @@ class StreamTracks:
         """
         if pid == UNCONFIRMED:
             return 0.0
-        memory = self._memory.setdefault(int(pid), _PartMemory())
-        fade = 0.5 ** (max(t - memory.identity_t, 0.0) / self.cfg.identity_half_life_s)
-        memory.identity_log_odds *= fade
-        memory.identity_t = t
-        if probability is not None:
-            p = min(max(probability, 0.02), 0.98)
-            memory.identity_log_odds += float(np.log(p / (1.0 - p)))
-        return memory.identity_log_odds
+        memory = self._memory.setdefault(int(pid), PartMemory())
+        return add_identity(memory, t, probability, self.cfg.identity_half_life_s)
 
     def remember(self, pid: int, t: float, anchor_track_id: int, verdict: Verdict | None) -> None:
         """Record what a part's judgement means for reuse; ``verdict`` None forgets the track's verdict.
@@ -364,9 +301,20 @@ class StreamTracks:
         """
         if pid == UNCONFIRMED or (verdict is not None and verdict.reused):
             return
-        memory = self._memory.setdefault(int(pid), _PartMemory())
+        memory = self._memory.setdefault(int(pid), PartMemory())
         if verdict is None:
             memory.verdict = None
         else:
             memory.verdict, memory.verdict_t, memory.reuses = verdict, t, 0
             memory.verdict_anchor_track_id = int(anchor_track_id)
+
+
+def _with_motion_sides(parts: sv.Detections, anchor_boxes: np.ndarray, index: np.ndarray) -> sv.Detections:
+    """``parts`` with the side (square root of the area) of each part's anchor as ``MOTION_SIDE_KEY``: a part's
+    acceleration noise scales with the animal that carries it (``BoxKalman.motion_side``); unchanged without anchors."""
+    if not len(anchor_boxes):
+        return parts
+    sides = np.sqrt(np.prod(anchor_boxes[:, 2:] - anchor_boxes[:, :2], axis=1).clip(1.0, None))
+    parts = copy.copy(parts)  # not dataclasses.replace: Detections re-validates every field (per frame)
+    parts.data = {**parts.data, MOTION_SIDE_KEY: sides[index]}
+    return parts

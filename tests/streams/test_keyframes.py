@@ -70,3 +70,29 @@ def test_bench_ingest_json(gop_clip: Path) -> None:
     assert {"decode_fps", "ingest_fps", "ratio", "realtime_factor", "mode"} <= set(figures)
     assert figures["mode"] == "keyframes" and figures["frames"] == 60 and figures["sampled"] == 6
     assert figures["ratio"] == pytest.approx(figures["ingest_fps"] / figures["decode_fps"], rel=0.01)
+
+
+def test_bench_ingest_times_a_hwaccel_side_by_side(gop_clip: Path) -> None:
+    """A type this machine cannot decode on (no GPU here) falls back to software and says so: ``hwaccel_used`` None,
+    the same frames sampled, and a speed-up near 1."""
+    args = ["bench", "ingest", str(gop_clip), "--fps", "1", "--hwaccel", "cuda", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["hwaccel"] == "cuda"
+    assert figures["hwaccel_sampled"] == figures["sampled"] == 6
+    expected_used = "cuda" if _cuda_decodes() else None
+    assert figures["hwaccel_used"] == expected_used
+    assert figures["hwaccel_speedup"] == pytest.approx(figures["hwaccel_ingest_fps"] / figures["ingest_fps"], rel=0.02)
+
+
+def test_bench_ingest_names_an_unknown_hwaccel(gop_clip: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "ingest", str(gop_clip), "--hwaccel", "warp-drive"])
+    assert result.exit_code == 2
+    assert "--hwaccel" in result.output
+
+
+def _cuda_decodes() -> bool:
+    from streamlabel.streams.options import hwaccel_works
+
+    return hwaccel_works("cuda", None)
