@@ -7,7 +7,7 @@
 #   stages   bench stages --device cuda at batch 1, 4, 16 with the 4B VLM and the speed variants side by side
 #   ingest   bench ingest with and without hwaccel cuda on the generated 1080p clip
 #   student  bench student --device cuda
-#   share    bench train-share --device cuda --train-device 0
+#   share    bench train-share --device cuda --train-device 0 (needs `wheels.sh train`: a call of its own)
 # A step that fails or runs out of time is logged and the next one runs. STAGES_VARIANTS overrides the variants.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
