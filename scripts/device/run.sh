@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run ON THE GPU MACHINE (the `device` tool: `run` with carry [".whl"], command `bash scripts/device/run.sh STEP...`):
 # installs the carried wheels, then runs the named steps in order, each under its own time limit, writing each
-# step's JSON and log to $OUT. Steps (default: all, in this order, most wanted first):
+# step's JSON to $OUT/<step>.json and everything else to $OUT/log.txt (the tool brings back at most 8 files). Steps (default: all, in this order, most wanted first):
 #   env      nvidia-smi, versions, hwaccel types of PyAV's FFmpeg
 #   gputest  pytest -m gpu (every CUDA path the benchmarks use)
 #   stages   bench stages --device cuda at batch 1, 4, 16 with the 4B VLM and the speed variants side by side
@@ -14,21 +14,23 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/streamlabel-device-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 YOLO_OFFLINE=1
+LOG=$OUT/log.txt
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  >"$OUT/install.log" 2>&1 || { echo "wheel install failed"; tail -20 "$OUT/install.log"; exit 1; }
+  >>"$LOG" 2>&1 || { echo "wheel install failed"; tail -20 "$LOG"; exit 1; }
 SL="python3 -m streamlabel.cli"
 VARIANTS=${STAGES_VARIANTS:-"ground640:models.ground.input_short_side_px=640 ground480:models.ground.input_short_side_px=480 compiled:models.compile=default fp16:models.dtype=float16"}
 
-step() {  # step NAME SECONDS COMMAND...: run it, keep stdout as NAME.json when it is JSON, the rest in NAME.log
+step() {  # step NAME SECONDS COMMAND...: run it; its last stdout line is NAME.json when it is JSON; the rest to LOG
   local name=$1 limit=$2; shift 2
-  local start=$SECONDS
-  timeout "$limit" "$@" >"$OUT/$name.out" 2>"$OUT/$name.log"
+  local start=$SECONDS out=/tmp/step-$name.out
+  echo "== $name: $*" >>"$LOG"
+  timeout "$limit" "$@" >"$out" 2>>"$LOG"
   local rc=$?
-  echo "== $name: rc $rc in $((SECONDS - start)) s"
-  if python3 -c 'import json,sys; json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])' "$OUT/$name.out" 2>/dev/null; then
-    tail -1 "$OUT/$name.out" >"$OUT/$name.json"; rm "$OUT/$name.out"; cat "$OUT/$name.json"; echo
+  echo "== $name: rc $rc in $((SECONDS - start)) s" | tee -a "$LOG"
+  if python3 -c 'import json,sys; json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])' "$out" 2>/dev/null; then
+    tail -1 "$out" >"$OUT/$name.json"; cat "$OUT/$name.json"; echo
   else
-    tail -25 "$OUT/$name.out"; tail -15 "$OUT/$name.log"
+    cat "$out" >>"$LOG"; tail -25 "$out"; tail -15 "$LOG"
   fi
 }
 
