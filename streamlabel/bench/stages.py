@@ -311,7 +311,7 @@ def _pipeline_rows(rows: list[dict[str, Any]], validate: dict[str, Any] | None =
         for batch in sorted({r["batch"] for r in mine}):
             per_frame_s = sum(r["ms_per_frame"] for r in mine if r["batch"] == batch) / 1000
             rate = 1 / per_frame_s if per_frame_s else None
-            row: dict[str, Any] = {"batch": batch, "pipeline_frames_per_s": round(rate, 2) if rate else None}
+            row: dict[str, Any] = {"batch": batch, "pipeline_frames_per_s": _figure(rate) if rate else None}
             if len(variants) > 1:
                 row = {"variant": variant, **row}
                 baseline.setdefault(batch, rate or 0.0)
@@ -320,6 +320,11 @@ def _pipeline_rows(rows: list[dict[str, Any]], validate: dict[str, Any] | None =
                 row["with_validate_frames_per_s"] = round(1 / (per_frame_s + validate["ms_per_frame"] / 1000), 3)
             out.append(row)
     return out
+
+
+def _figure(rate: float) -> float:
+    """Two decimals, or three significant digits below 1 (a CPU's 0.0512 frames/s is not 0.05)."""
+    return round(rate, 2) if rate >= 1 else float(f"{rate:.3g}")
 
 
 def _cpu_name() -> str:
