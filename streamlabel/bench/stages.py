@@ -145,7 +145,8 @@ def fixed_candidates(n: int) -> list[Candidate]:
     return out
 
 
-def _time_it(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> list[float]:
+def time_calls(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn``, each ended by ``sync`` (CUDA), after one untimed warm-up call."""
     fn()  # warm-up: lazy initialisation, cuDNN autotuning, allocator growth
     sync()
     times = []
@@ -202,7 +203,7 @@ def bench_stages(
         validate = _bench_validate(models.vlm, runtime, repeats, sync, say) if models.vlm else None
     return {
         "device": runtime.device,
-        "device_name": torch.cuda.get_device_name(0) if runtime.cuda else _cpu_name(),
+        "device_name": torch.cuda.get_device_name(0) if runtime.cuda else cpu_name(),
         "dtype": runtime.dtype,
         "frame": [FRAME_W, FRAME_H],
         "architectures": ARCHITECTURES,
@@ -236,7 +237,7 @@ def _bench_variant(
         for batch in batches:
             say(f"{name}: {stage} at batch {batch} …")
             inputs = _inputs(stage, batch)
-            times = _time_it(lambda obj=obj, stage=stage, inputs=inputs: _call(obj, stage, inputs), repeats, sync)
+            times = time_calls(lambda obj=obj, stage=stage, inputs=inputs: _call(obj, stage, inputs), repeats, sync)
             median = statistics.median(times)
             rows.append(
                 {
@@ -283,8 +284,8 @@ def _bench_validate(
         validator.validate(candidates)
         counts.append(validator.tokens_generated - start)
 
-    times = _time_it(judge, repeats, sync)
-    tokens = sum(counts[1:])  # the first call is _time_it's untimed warm-up
+    times = time_calls(judge, repeats, sync)
+    tokens = sum(counts[1:])  # the first call is time_calls' untimed warm-up
     median = statistics.median(times)
     total = sum(times)
     return {
@@ -327,7 +328,8 @@ def _figure(rate: float) -> float:
     return round(rate, 2) if rate >= 1 else float(f"{rate:.3g}")
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The processor's model name and core count (what a CPU figure was measured on)."""
     import os
     import platform
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,11 @@ from streamlabel.bench.stages import (
     FullSizeModels,
     bench_config,
     build_full_size,
+    cpu_name,
     fixed_anchors,
     fixed_parts,
     synthetic_frames,
+    time_calls,
 )
 from streamlabel.config import Config
 from streamlabel.stages.base import Runtime
@@ -88,7 +89,7 @@ def bench_student(
     student_ms = per_stage["student"]
     return {
         "device": runtime.device,
-        "device_name": torch.cuda.get_device_name(0) if runtime.cuda else _cpu(),
+        "device_name": torch.cuda.get_device_name(0) if runtime.cuda else cpu_name(),
         "dtype": runtime.dtype,
         "frame": [FRAME_W, FRAME_H],
         "frames": frames,
@@ -123,25 +124,5 @@ def _time_stages(
     out = {}
     for name, call in calls.items():
         say(f"{name}: {frames} frames × {repeats} …")
-        out[name] = 1000 * _median_s(call, repeats, sync) / frames
+        out[name] = 1000 * statistics.median(time_calls(call, repeats, sync)) / frames
     return out
-
-
-def _cpu() -> str:
-    import os
-    import platform
-
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
-
-
-def _median_s(call: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
-    """Median seconds of ``repeats`` calls after one untimed warm-up call."""
-    call()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
